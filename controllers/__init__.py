@@ -1,0 +1,1 @@
+"""Reconcilers in the style of kube-controller-manager (planned). Not built yet."""

@@ -1,0 +1,165 @@
+"""Errors of the key-value store.
+
+Each error carries the etcd message text (clients key on it) and the gRPC status
+code name etcd answers with, so the server layer can map errors without a table.
+"""
+
+from __future__ import annotations
+
+
+class KVError(Exception):
+    """Base class of every error the store reports to a caller."""
+
+    grpc_code: str = "UNKNOWN"
+    message: str = "etcdserver: unknown error"
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+class CompactedError(KVError):
+    """The requested revision has been compacted away."""
+
+    grpc_code = "OUT_OF_RANGE"
+    message = "etcdserver: mvcc: required revision has been compacted"
+
+    def __init__(self, compact_revision: int) -> None:
+        self.compact_revision = compact_revision
+        super().__init__()
+
+
+class FutureRevisionError(KVError):
+    """The requested revision is newer than the store's current revision."""
+
+    grpc_code = "OUT_OF_RANGE"
+    message = "etcdserver: mvcc: required revision is a future revision"
+
+    def __init__(self, revision: int, current_revision: int) -> None:
+        self.revision = revision
+        self.current_revision = current_revision
+        super().__init__()
+
+
+class InvalidArgumentError(KVError):
+    """A request field holds a value the store cannot accept; `field` names it."""
+
+    grpc_code = "INVALID_ARGUMENT"
+
+    def __init__(self, message: str, field: str = "") -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class EmptyKeyError(InvalidArgumentError):
+    """A put, range or delete without a key."""
+
+    def __init__(self, field: str = "key") -> None:
+        super().__init__("etcdserver: key is not provided", field)
+
+
+class RequestTooLargeError(InvalidArgumentError):
+    """The request is over the configured request size limit."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__("etcdserver: request is too large", "request")
+
+
+class TooManyOpsError(InvalidArgumentError):
+    """A txn has more compares or ops in one branch than the configured limit."""
+
+    def __init__(self, ops: int, limit: int, field: str = "txn") -> None:
+        self.ops = ops
+        self.limit = limit
+        super().__init__("etcdserver: too many operations in txn request", field)
+
+
+class DuplicateKeyError(InvalidArgumentError):
+    """A txn branch puts one key twice, or puts a key it also deletes."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        super().__init__("etcdserver: duplicate key given in txn request", "txn")
+
+
+class KeyNotFoundError(InvalidArgumentError):
+    """A put with ignore_value or ignore_lease names a key that does not exist."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        super().__init__("etcdserver: key not found", "key")
+
+
+class ValueProvidedError(InvalidArgumentError):
+    """A put sets ignore_value and also carries a value."""
+
+    def __init__(self) -> None:
+        super().__init__("etcdserver: value is provided", "value")
+
+
+class LeaseProvidedError(InvalidArgumentError):
+    """A put sets ignore_lease and also carries a lease."""
+
+    def __init__(self) -> None:
+        super().__init__("etcdserver: lease is provided", "lease")
+
+
+class LeaseNotFoundError(KVError):
+    """The named lease does not exist (never granted, revoked or expired)."""
+
+    grpc_code = "NOT_FOUND"
+    message = "etcdserver: requested lease not found"
+
+    def __init__(self, lease_id: int) -> None:
+        self.lease_id = lease_id
+        super().__init__()
+
+
+class LeaseExistsError(KVError):
+    """A grant asked for a lease ID that is already in use."""
+
+    grpc_code = "FAILED_PRECONDITION"
+    message = "etcdserver: lease already exists"
+
+    def __init__(self, lease_id: int) -> None:
+        self.lease_id = lease_id
+        super().__init__()
+
+
+class LeaseTTLTooLargeError(KVError):
+    """A grant asked for a TTL over the maximum."""
+
+    grpc_code = "OUT_OF_RANGE"
+    message = "etcdserver: too large lease TTL"
+
+    def __init__(self, ttl: int, limit: int) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        super().__init__()
+
+
+class StoreClosedError(KVError):
+    """The store was closed; no request is served any more."""
+
+    grpc_code = "UNAVAILABLE"
+    message = "etcdserver: server stopped"
+
+
+class CorruptionError(KVError):
+    """The files on disk do not hold what the store wrote there."""
+
+    grpc_code = "DATA_LOSS"
+    message = "etcdserver: corrupt cluster"
+
+
+class InternalError(KVError):
+    """Applying a request failed for a reason that is the store's fault, not the caller's."""
+
+    grpc_code = "INTERNAL"
+
+    def __init__(self, cause: BaseException) -> None:
+        self.cause = cause
+        super().__init__(f"etcdserver: internal error applying request: {cause!r}")

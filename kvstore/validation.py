@@ -1,0 +1,208 @@
+"""Checks a request must pass before it is proposed: shape, types, limits.
+
+These depend on the request alone, so a rejected request never reaches the apply
+function and the store is untouched. They follow etcd's gRPC-layer checks: empty keys,
+ops per txn branch, duplicate keys in a txn branch, ignore_value/ignore_lease misuse,
+and the request size limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TypeVar
+
+from kvstore.errors import (
+    DuplicateKeyError,
+    EmptyKeyError,
+    InvalidArgumentError,
+    LeaseProvidedError,
+    RequestTooLargeError,
+    TooManyOpsError,
+    ValueProvidedError,
+)
+from kvstore.messages import (
+    Compare,
+    CompareResult,
+    CompareTarget,
+    DeleteRangeRequest,
+    PutRequest,
+    RangeRequest,
+    RequestOp,
+    SortOrder,
+    SortTarget,
+    TxnRequest,
+)
+
+DEFAULT_MAX_REQUEST_BYTES = 1536 * 1024  # etcd's default --max-request-bytes, 1.5 MiB
+DEFAULT_MAX_TXN_OPS = 128  # etcd's default --max-txn-ops
+_OP_OVERHEAD = 16  # bytes counted per op for field tags and lengths, like a protobuf encoding
+
+_E = TypeVar("_E", bound=IntEnum)
+
+
+@dataclass(slots=True, frozen=True)
+class Limits:
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_txn_ops: int = DEFAULT_MAX_TXN_OPS
+
+
+def as_bytes(value: object, field: str, *, allow_empty: bool = True) -> bytes:
+    """Accept bytes (or str, encoded as UTF-8) for a key or value field."""
+    if isinstance(value, bytes):
+        out = value
+    elif isinstance(value, str):
+        out = value.encode()
+    elif isinstance(value, bytearray | memoryview):
+        out = bytes(value)
+    else:
+        raise InvalidArgumentError(f"{field} must be bytes, got {type(value).__name__}", field)
+    if not out and not allow_empty:
+        raise EmptyKeyError(field)
+    return out
+
+
+def as_int(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(f"{field} must be an integer, got {type(value).__name__}", field)
+    if not -(1 << 63) <= value < (1 << 63):
+        raise InvalidArgumentError(f"{field} is out of the int64 range", field)
+    return value
+
+
+def as_enum(enum: type[_E], value: object, field: str) -> _E:
+    try:
+        return enum(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        raise InvalidArgumentError(f"{field}: unknown {enum.__name__} value {value!r}", field) from None
+
+
+def check_size(size: int, limits: Limits) -> int:
+    if size > limits.max_request_bytes:
+        raise RequestTooLargeError(size, limits.max_request_bytes)
+    return size
+
+
+def put_size(req: PutRequest) -> int:
+    return len(req.key) + len(req.value) + _OP_OVERHEAD
+
+
+def check_range(req: RangeRequest) -> None:
+    if not req.key:
+        raise EmptyKeyError()
+    as_enum(SortOrder, req.sort_order, "sort_order")
+    as_enum(SortTarget, req.sort_target, "sort_target")
+
+
+def check_put(req: PutRequest) -> None:
+    if not req.key:
+        raise EmptyKeyError()
+    if req.ignore_value and req.value:
+        raise ValueProvidedError()
+    if req.ignore_lease and req.lease:
+        raise LeaseProvidedError()
+
+
+def check_delete(req: DeleteRangeRequest) -> None:
+    if not req.key:
+        raise EmptyKeyError()
+
+
+def check_txn(req: TxnRequest, limits: Limits) -> int:
+    """Validate a txn and its nested txns; return the request size in bytes."""
+    size = _check_txn(req, limits)
+    _check_intervals(req.success)
+    _check_intervals(req.failure)
+    return size
+
+
+def _check_txn(req: TxnRequest, limits: Limits) -> int:
+    n = limits.max_txn_ops
+    for name, ops in (("compare", req.compare), ("success", req.success), ("failure", req.failure)):
+        if len(ops) > n:
+            raise TooManyOpsError(len(ops), n, name)
+    size = _OP_OVERHEAD
+    for c in req.compare:
+        size += _check_compare(c)
+    for op in (*req.success, *req.failure):
+        size += _check_op(op, limits)
+    return size
+
+
+def _check_compare(c: Compare) -> int:
+    if not isinstance(c, Compare):
+        raise InvalidArgumentError(f"compare must be a Compare, got {type(c).__name__}", "compare")
+    as_enum(CompareResult, c.result, "compare.result")
+    as_enum(CompareTarget, c.target, "compare.target")
+    return len(c.key) + len(c.value) + len(c.range_end) + _OP_OVERHEAD
+
+
+def _check_op(op: RequestOp, limits: Limits) -> int:
+    if isinstance(op, PutRequest):
+        check_put(op)
+        return put_size(op)
+    if isinstance(op, DeleteRangeRequest):
+        check_delete(op)
+        return len(op.key) + len(op.range_end) + _OP_OVERHEAD
+    if isinstance(op, RangeRequest):
+        check_range(op)
+        return len(op.key) + len(op.range_end) + _OP_OVERHEAD
+    if isinstance(op, TxnRequest):
+        return _check_txn(op, limits)
+    raise InvalidArgumentError(f"txn op must be a request, got {type(op).__name__}", "txn")
+
+
+class _Deletes:
+    """Key intervals deleted in one txn branch: points and [key, range_end) ranges."""
+
+    __slots__ = ("spans",)
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[bytes, bytes | None]] = []
+
+    def add(self, key: bytes, range_end: bytes) -> None:
+        if not range_end:
+            self.spans.append((key, key + b"\0"))
+        elif range_end == b"\0":
+            self.spans.append((key, None))
+        else:
+            self.spans.append((key, range_end))
+
+    def covers(self, key: bytes) -> bool:
+        return any(lo <= key and (hi is None or key < hi) for lo, hi in self.spans)
+
+    def union(self, other: _Deletes) -> None:
+        self.spans.extend(other.spans)
+
+
+def _check_intervals(ops: tuple[RequestOp, ...]) -> tuple[set[bytes], _Deletes]:
+    """etcd's checkIntervals: no key put twice, no key both put and deleted in one branch.
+
+    The two branches of a nested txn exclude each other, so they may put the same key.
+    """
+    dels = _Deletes()
+    for op in ops:
+        if isinstance(op, DeleteRangeRequest):
+            dels.add(op.key, op.range_end)
+    puts: set[bytes] = set()
+    for op in ops:
+        if not isinstance(op, TxnRequest):
+            continue
+        puts_then, dels_then = _check_intervals(op.success)
+        puts_else, dels_else = _check_intervals(op.failure)
+        for k in puts_then:
+            if k in puts or dels.covers(k):
+                raise DuplicateKeyError(k)
+            puts.add(k)
+        for k in puts_else:
+            if (k in puts and k not in puts_then) or dels.covers(k):
+                raise DuplicateKeyError(k)
+            puts.add(k)
+        dels.union(dels_then)
+        dels.union(dels_else)
+    for op in ops:
+        if isinstance(op, PutRequest):
+            if op.key in puts or dels.covers(op.key):
+                raise DuplicateKeyError(op.key)
+            puts.add(op.key)
+    return puts, dels

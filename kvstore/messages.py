@@ -75,6 +75,10 @@ class ResponseHeader(NamedTuple):
     revision: int = 0
     raft_term: int = 0
 
+    def at(self, revision: int) -> ResponseHeader:
+        """This header with another revision (cheaper than `_replace`)."""
+        return ResponseHeader(self.cluster_id, self.member_id, revision, self.raft_term)
+
 
 # ---------------------------------------------------------------- requests
 

@@ -13,7 +13,7 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from kvstore.errors import InvalidArgumentError, StoreClosedError
+from kvstore.errors import EmptyKeyError, InvalidArgumentError, StoreClosedError
 from kvstore.lease import Lessor
 from kvstore.messages import (
     CompactionRequest,
@@ -55,10 +55,8 @@ from kvstore.validation import (
     as_int,
     check_delete,
     check_put,
-    check_range,
     check_size,
     check_txn,
-    put_size,
 )
 from kvstore.watch.history import HistoryReader
 from kvstore.watch.hub import (
@@ -69,6 +67,8 @@ from kvstore.watch.hub import (
 )
 from kvstore.watch.watcher import Watcher
 
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
 DEFAULT_MIN_LEASE_TTL = 2  # etcd's default: 1.5 x the election timeout, rounded up
 _LOCAL_MEMBER_ID = b"member_id"
 _LOCAL_CLUSTER_ID = b"cluster_id"
@@ -173,7 +173,7 @@ class Store:
         return self._applier.compact_revision
 
     def _header(self, revision: int) -> ResponseHeader:
-        return self._applier.header._replace(revision=revision)
+        return self._applier.header.at(revision)
 
     async def _write(self, req: WriteRequest, size: int) -> Any:
         self._check_open()
@@ -191,16 +191,22 @@ class Store:
         ignore_value: bool = False,
         ignore_lease: bool = False,
     ) -> PutResponse:
-        req = PutRequest(
-            as_bytes(key, "key"),
-            as_bytes(value, "value"),
-            as_int(lease, "lease"),
-            bool(prev_kv),
-            bool(ignore_value),
-            bool(ignore_lease),
-        )
-        check_put(req)
-        result: PutResponse = await self._write(req, check_size(put_size(req), self.limits))
+        # Fast path for the common types; anything else goes through the converters.
+        if type(key) is not bytes:
+            key = as_bytes(key, "key")
+        if type(value) is not bytes:
+            value = as_bytes(value, "value")
+        if type(lease) is not int or not _INT64_MIN <= lease <= _INT64_MAX:
+            lease = as_int(lease, "lease")
+        req = PutRequest(key, value, lease, bool(prev_kv), bool(ignore_value), bool(ignore_lease))
+        if not key:
+            raise EmptyKeyError()
+        if ignore_value or ignore_lease:
+            check_put(req)
+        size = len(key) + len(value) + 16
+        if size > self.limits.max_request_bytes:
+            check_size(size, self.limits)
+        result: PutResponse = await self._write(req, size)
         return result
 
     async def range(
@@ -221,22 +227,35 @@ class Store:
         max_create_revision: int = 0,
     ) -> RangeResponse:
         self._check_open()
+        if type(key) is not bytes:
+            key = as_bytes(key, "key")
+        if type(range_end) is not bytes:
+            range_end = as_bytes(range_end, "range_end")
+        ints = (limit, revision, min_mod_revision, max_mod_revision, min_create_revision, max_create_revision)
+        if any(type(n) is not int or not _INT64_MIN <= n <= _INT64_MAX for n in ints):
+            names = ("limit", "revision", "min_mod_revision", "max_mod_revision")
+            for name, n in zip((*names, "min_create_revision", "max_create_revision"), ints, strict=True):
+                as_int(n, name)
+        if sort_order or sort_target:
+            sort_order = as_enum(SortOrder, sort_order, "sort_order")
+            sort_target = as_enum(SortTarget, sort_target, "sort_target")
+        if not key:
+            raise EmptyKeyError()
         req = RangeRequest(
-            as_bytes(key, "key"),
-            as_bytes(range_end, "range_end"),
-            as_int(limit, "limit"),
-            as_int(revision, "revision"),
-            as_enum(SortOrder, sort_order, "sort_order"),
-            as_enum(SortTarget, sort_target, "sort_target"),
+            key,
+            range_end,
+            limit,
+            revision,
+            sort_order,
+            sort_target,
             bool(serializable),
             bool(keys_only),
             bool(count_only),
-            as_int(min_mod_revision, "min_mod_revision"),
-            as_int(max_mod_revision, "max_mod_revision"),
-            as_int(min_create_revision, "min_create_revision"),
-            as_int(max_create_revision, "max_create_revision"),
+            min_mod_revision,
+            max_mod_revision,
+            min_create_revision,
+            max_create_revision,
         )
-        check_range(req)
         return self.range_now(req)
 
     def range_now(self, req: RangeRequest) -> RangeResponse:

@@ -87,14 +87,27 @@ def put_size(req: PutRequest) -> int:
     return len(req.key) + len(req.value) + _OP_OVERHEAD
 
 
+def _require_bytes(value: object, field: str) -> None:
+    if not isinstance(value, bytes):
+        raise InvalidArgumentError(f"{field} must be bytes, got {type(value).__name__}", field)
+
+
 def check_range(req: RangeRequest) -> None:
+    _require_bytes(req.key, "key")
+    _require_bytes(req.range_end, "range_end")
     if not req.key:
         raise EmptyKeyError()
+    for name in ("limit", "revision", "min_mod_revision", "max_mod_revision", "min_create_revision"):
+        as_int(getattr(req, name), name)
+    as_int(req.max_create_revision, "max_create_revision")
     as_enum(SortOrder, req.sort_order, "sort_order")
     as_enum(SortTarget, req.sort_target, "sort_target")
 
 
 def check_put(req: PutRequest) -> None:
+    _require_bytes(req.key, "key")
+    _require_bytes(req.value, "value")
+    as_int(req.lease, "lease")
     if not req.key:
         raise EmptyKeyError()
     if req.ignore_value and req.value:
@@ -104,6 +117,8 @@ def check_put(req: PutRequest) -> None:
 
 
 def check_delete(req: DeleteRangeRequest) -> None:
+    _require_bytes(req.key, "key")
+    _require_bytes(req.range_end, "range_end")
     if not req.key:
         raise EmptyKeyError()
 
@@ -117,6 +132,9 @@ def check_txn(req: TxnRequest, limits: Limits) -> int:
 
 
 def _check_txn(req: TxnRequest, limits: Limits) -> int:
+    for name in ("compare", "success", "failure"):
+        if not isinstance(getattr(req, name), tuple):
+            raise InvalidArgumentError(f"txn {name} must be a tuple of requests", name)
     n = limits.max_txn_ops
     for name, ops in (("compare", req.compare), ("success", req.success), ("failure", req.failure)):
         if len(ops) > n:
@@ -134,6 +152,11 @@ def _check_compare(c: Compare) -> int:
         raise InvalidArgumentError(f"compare must be a Compare, got {type(c).__name__}", "compare")
     as_enum(CompareResult, c.result, "compare.result")
     as_enum(CompareTarget, c.target, "compare.target")
+    _require_bytes(c.key, "compare.key")
+    _require_bytes(c.value, "compare.value")
+    _require_bytes(c.range_end, "compare.range_end")
+    for name in ("version", "create_revision", "mod_revision", "lease"):
+        as_int(getattr(c, name), "compare." + name)
     return len(c.key) + len(c.value) + len(c.range_end) + _OP_OVERHEAD
 
 

@@ -146,7 +146,7 @@ class Applier:
                     self.revision = self._main
 
     def _top_header(self) -> ResponseHeader:
-        return self.header._replace(revision=self._main if self._sub else self.revision)
+        return self.header.at(self._main if self._sub else self.revision)
 
     # ------------------------------------------------------------ puts and deletes
 

@@ -90,6 +90,29 @@ class _SharedExclusiveLock:
                 self._cond.notify_all()
 
 
+class _ReadTxn:
+    __slots__ = ("_env", "_lock", "_txn")
+
+    def __init__(self, env: Any, lock: _SharedExclusiveLock) -> None:
+        self._env = env
+        self._lock = lock
+
+    def __enter__(self) -> Any:
+        self._lock.acquire_shared()
+        try:
+            self._txn = self._env.begin()
+        except BaseException:
+            self._lock.release_shared()
+            raise
+        return self._txn
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._txn.abort()
+        finally:
+            self._lock.release_shared()
+
+
 class Backend:
     """One LMDB environment in a directory."""
 
@@ -120,18 +143,12 @@ class Backend:
 
     # ------------------------------------------------------------ transactions
 
-    @contextmanager
-    def read(self) -> Iterator[Any]:
-        """A read transaction: a consistent snapshot of everything committed so far."""
-        self._resize_lock.acquire_shared()
-        try:
-            txn = self.env.begin()
-            try:
-                yield txn
-            finally:
-                txn.abort()
-        finally:
-            self._resize_lock.release_shared()
+    def read(self) -> _ReadTxn:
+        """A read transaction: a consistent snapshot of everything committed so far.
+
+        Use it as a context manager; never hold it across an await.
+        """
+        return _ReadTxn(self.env, self._resize_lock)
 
     def begin_write(self) -> Any:
         return self.env.begin(write=True)

@@ -45,6 +45,7 @@ class Committer:
         self.commands = 0
         self._queue: deque[tuple[WriteRequest, asyncio.Future[Any], int]] = deque()
         self._wake = threading.Event()
+        self._sleeping = False  # the thread is (about to be) blocked on _wake
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="kvstore-committer", daemon=True)
         self._thread.start()
@@ -55,7 +56,8 @@ class Committer:
             raise StoreClosedError()
         fut: asyncio.Future[Any] = self.loop.create_future()
         self._queue.append((req, fut, size))
-        self._wake.set()
+        if self._sleeping:
+            self._wake.set()
         return fut
 
     async def close(self) -> None:
@@ -69,8 +71,13 @@ class Committer:
     def _run(self) -> None:
         queue = self._queue
         while True:
-            self._wake.wait()
+            # Announce sleep before the last look at the queue: a submit that lands after
+            # that look sees the flag and sets the event.
+            self._sleeping = True
+            if not queue and not self._closing:
+                self._wake.wait()
             self._wake.clear()
+            self._sleeping = False
             while queue:
                 batch: list[tuple[WriteRequest, asyncio.Future[Any], int]] = []
                 size = 0
@@ -138,13 +145,14 @@ class Committer:
         reqs: list[WriteRequest],
         revision: int,
     ) -> None:
-        try:
-            self.on_batch(revision, events, reqs)
-        finally:
-            for fut, res in zip(futures, results, strict=True):
-                if fut.done():
-                    continue
-                if isinstance(res, BaseException):
-                    fut.set_exception(res)
-                else:
-                    fut.set_result(res)
+        # Writers first: their wake-ups queue ahead of the watchers', so the next batch can
+        # form while the loop fans this one out. Nothing runs between the two steps, so a
+        # writer that resumes finds its events already in every watcher's buffer.
+        for fut, res in zip(futures, results, strict=True):
+            if fut.done():
+                continue
+            if isinstance(res, BaseException):
+                fut.set_exception(res)
+            else:
+                fut.set_result(res)
+        self.on_batch(revision, events, reqs)

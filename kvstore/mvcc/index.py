@@ -9,11 +9,12 @@ look up, and the committer holds it while it applies a command.
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 
 from kvstore.messages import KeyValue
 from kvstore.mvcc import revision as rv
+from kvstore.mvcc.sorted_keys import SortedKeys
 
 INFINITE = 1 << 128
 """A bound above every index revision: "the latest, committed or not"."""
@@ -47,7 +48,7 @@ class TreeIndex:
     """Sorted keys plus a KeyIndex per key."""
 
     def __init__(self) -> None:
-        self.keys: list[bytes] = []
+        self.keys = SortedKeys()
         self.by_key: dict[bytes, KeyIndex] = {}
         self.lock = threading.Lock()
 
@@ -68,13 +69,11 @@ class TreeIndex:
         """Keys in [key, range_end) that have any history; range_end rules as etcd's."""
         if not range_end:
             return [key] if key in self.by_key else []
-        keys = self.keys
-        lo = bisect_left(keys, key)
         if range_end == b"\0":
-            return keys[lo:]
+            return self.keys.slice(key, None)
         if range_end <= key:
             return []
-        return keys[lo : bisect_left(keys, range_end)]
+        return self.keys.slice(key, range_end)
 
     def visible(self, key: bytes, range_end: bytes, bound: int) -> Iterator[tuple[bytes, int]]:
         """(key, revision) of every key in the range that exists below `bound`, by key."""
@@ -90,7 +89,7 @@ class TreeIndex:
         ki = self.by_key.get(key)
         if ki is None:
             ki = self.by_key[key] = KeyIndex()
-            insort(self.keys, key)
+            self.keys.add(key)
         ki.revs.append(rev)
         ki.create_revision = create_revision
         ki.version = version
@@ -130,8 +129,7 @@ class TreeIndex:
         if dead:
             for key in dead:
                 del self.by_key[key]
-            by_key = self.by_key
-            self.keys = [k for k in self.keys if k in by_key]
+            self.keys.discard_all(set(dead))
         return removed
 
     def load(self, rows: Iterable[tuple[int, int, KeyValue]]) -> None:
@@ -150,8 +148,8 @@ class TreeIndex:
                 ki.create_revision = kv.create_revision
                 ki.version = kv.version
                 ki.lease = kv.lease
-        self.keys = sorted(by_key)
+        self.keys = SortedKeys(by_key)
 
     def clear(self) -> None:
-        self.keys = []
+        self.keys = SortedKeys()
         self.by_key = {}

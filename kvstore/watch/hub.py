@@ -233,7 +233,7 @@ class WatchHub:
         if w.next_revision > end:
             self._join(w)
         if events:
-            return WatchResponse(self.header._replace(revision=end), w.watch_id, tuple(events))
+            return WatchResponse(self.header.at(end), w.watch_id, tuple(events))
         return None
 
     # ------------------------------------------------------------ progress and shutdown

@@ -152,7 +152,7 @@ class Watcher:
     # ------------------------------------------------------------ consumer side
 
     def _header(self, revision: int) -> ResponseHeader:
-        return self._hub.header._replace(revision=revision)
+        return self._hub.header.at(revision)
 
     def _take(self) -> WatchResponse:
         pending = self._pending

@@ -1,0 +1,101 @@
+"""Shared plumbing: the run configuration, temporary directories and repetitions."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Config:
+    """What one run measures, and how long it takes."""
+
+    quick: bool
+    repeat: int
+    tmp_base: str | None = None  # where the temporary stores go (None: the system default)
+    # a) durable puts
+    write_seconds: float = 1.5  # each repetition writes for this long
+    writers: tuple[int, ...] = (1, 64)
+    value_size: int = 128
+    # b) range reads
+    read_keys: int = 10_000
+    reads: int = 20_000
+    # c) watch fan-out
+    fanout_watchers: tuple[int, ...] = (1, 10, 100, 1000)
+    fanout_events: int = 2_000
+    fanout_value_size: int = 512
+    fanout_in_flight: int = 64
+    fanout_timeout: float = 60.0  # seconds to wait for the last delivery once the writes are done
+    # the bare-Python references loop until they have run this long
+    reference_min_seconds: float = 0.2
+
+
+def make_config(*, quick: bool, repeat: int | None, tmp_base: str | None) -> Config:
+    if not quick:
+        return Config(quick=False, repeat=5 if repeat is None else repeat, tmp_base=tmp_base)
+    return Config(
+        quick=True,
+        repeat=2 if repeat is None else repeat,
+        tmp_base=tmp_base,
+        write_seconds=0.15,
+        read_keys=2_000,
+        reads=2_000,
+        fanout_events=200,
+        fanout_timeout=20.0,
+        reference_min_seconds=0.02,
+    )
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr; the report goes to stdout."""
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def fresh_dir(cfg: Config, tag: str) -> Iterator[str]:
+    """A new, empty temporary directory, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"kvs-bench-{tag}-", dir=cfg.tmp_base) as path:
+        yield path
+
+
+@dataclass
+class Measured(Generic[T]):
+    """The results of one run: its warm-up (not counted, but still checked) and its repetitions."""
+
+    warmup: T
+    samples: list[T]
+
+    @property
+    def all(self) -> list[T]:
+        return [self.warmup, *self.samples]
+
+
+def interleaved(cfg: Config, runs: Sequence[Callable[[], T]]) -> list[Measured[T]]:
+    """Warm each run up once, then repeat them in turn `cfg.repeat` times.
+
+    Interleaving puts a figure and its reference under the same conditions (page cache,
+    CPU frequency, other load) rather than measuring one after the other.
+    """
+    measured: list[Measured[T]] = []
+    for run in runs:
+        gc.collect()
+        measured.append(Measured(run(), []))
+    for _ in range(cfg.repeat):
+        for m, run in zip(measured, runs, strict=True):
+            gc.collect()
+            m.samples.append(run())
+    return measured
+
+
+def committed_batches(store: Any) -> int:
+    """How many group commits the store's committer has done (0 if it has not started)."""
+    committer = getattr(store, "_committer", None)
+    batches = getattr(committer, "batches", 0)
+    return int(batches)

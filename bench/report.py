@@ -1,0 +1,247 @@
+"""The machine header, the results table and the raw-samples JSON."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from typing import Any
+
+from bench.common import Config
+from bench.stats import SPREAD_LIMIT, Summary, summarize
+
+
+@dataclass
+class Figure:
+    """One row of the table: our samples, optionally a reference's and a target."""
+
+    scenario: str  # the module that measured it, e.g. "store_write"
+    label: str  # e.g. "durable puts, 64 writers"
+    unit: str
+    samples: list[float]
+    reference: list[float] | None = None
+    reference_label: str = ""
+    target: float | None = None  # met when the median is at least this
+    failures: list[str] = field(default_factory=list)  # non-empty: the row is FAILED
+    details: list[dict[str, Any]] = field(default_factory=list)  # one per repetition, for --json
+
+    @property
+    def summary(self) -> Summary:
+        return summarize(self.samples)
+
+    @property
+    def reference_summary(self) -> Summary | None:
+        return summarize(self.reference) if self.reference else None
+
+    @property
+    def ratio(self) -> float | None:
+        ref = self.reference_summary
+        if ref is None or ref.median <= 0:
+            return None
+        return self.summary.median / ref.median
+
+    @property
+    def target_met(self) -> bool | None:
+        if self.target is None:
+            return None
+        return not self.failures and self.summary.median >= self.target
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.summary
+        out: dict[str, Any] = {
+            "scenario": self.scenario,
+            "label": self.label,
+            "unit": self.unit,
+            "samples": self.samples,
+            "median": s.median,
+            "min": s.min,
+            "max": s.max,
+            "wide_spread": s.wide,
+            "failures": self.failures,
+            "details": self.details,
+        }
+        ref = self.reference_summary
+        if self.reference is not None and ref is not None:
+            out["reference"] = {
+                "label": self.reference_label,
+                "samples": self.reference,
+                "median": ref.median,
+                "min": ref.min,
+                "max": ref.max,
+                "wide_spread": ref.wide,
+            }
+            out["ratio"] = self.ratio
+        if self.target is not None:
+            out["target"] = self.target
+            out["target_met"] = self.target_met
+        return out
+
+
+# ------------------------------------------------------------ the machine
+
+
+def _filesystem(path: str) -> str:
+    """The filesystem type `path` lives on, from /proc/mounts (Linux); "?" elsewhere."""
+    try:
+        with open("/proc/mounts", encoding="utf-8") as f:
+            mounts = [line.split() for line in f]
+    except OSError:
+        return "?"
+    real = os.path.realpath(path)
+    best, fstype = "", "?"
+    for fields in mounts:
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, fstype = point, fields[2]
+    return fstype
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def load_average() -> str:
+    """The 1-minute load average: other work on the machine skews every figure."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "?"
+
+
+def machine_info(cfg: Config) -> dict[str, str]:
+    import lmdb
+
+    base = cfg.tmp_base or tempfile.gettempdir()
+    return {
+        "cpus": str(os.cpu_count() or "?"),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "lmdb": f"{_version('lmdb')} (LMDB {'.'.join(str(p) for p in lmdb.version())})",
+        "msgpack": _version("msgpack"),
+        "tmp_dir": base,
+        "tmp_fs": _filesystem(base),
+        "load_at_start": load_average(),
+    }
+
+
+def machine_lines(info: dict[str, str]) -> list[str]:
+    return [
+        f"machine: {info['cpus']} CPUs, {info['machine']}, {info['platform']}; load average {info['load_at_start']}",
+        f"python {info['python']}, lmdb {info['lmdb']}, msgpack {info['msgpack']}",
+        f"stores in fresh temporary directories under {info['tmp_dir']} ({info['tmp_fs']})",
+    ]
+
+
+# ------------------------------------------------------------ the table
+
+
+def fmt_num(x: float) -> str:
+    if x >= 1000:
+        return f"{x:,.0f}"
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    if x >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3g}"
+
+
+def fmt_ratio(r: float) -> str:
+    if r >= 100:
+        return f"{r:,.0f}x"
+    if r >= 10:
+        return f"{r:.1f}x"
+    if r >= 0.1:
+        return f"{r:.2f}x"
+    return f"{r:.2g}x"
+
+
+def _range(s: Summary) -> str:
+    flag = " !" if s.wide else ""
+    return f"{fmt_num(s.min)} .. {fmt_num(s.max)}{flag}"
+
+
+_HEAD = ("scenario", "figure", "min .. max", "unit", "reference", "min .. max", "ours/ref", "target")
+_RIGHT = {1, 4, 6}  # right-aligned columns
+
+
+def _row(fig: Figure) -> tuple[str, ...]:
+    s = fig.summary
+    ref = fig.reference_summary
+    ratio = fig.ratio
+    target = ""
+    if fig.target is not None:
+        target = f">= {fmt_num(fig.target)}: {'met' if fig.target_met else 'missed'}"
+    return (
+        fig.label,
+        "FAILED" if fig.failures else fmt_num(s.median),
+        _range(s),
+        fig.unit,
+        fmt_num(ref.median) if ref else "",
+        _range(ref) if ref else "",
+        fmt_ratio(ratio) if ratio is not None and not fig.failures else "",
+        target,
+    )
+
+
+def render_table(figures: Sequence[Figure]) -> list[str]:
+    rows: list[tuple[str, ...] | None] = []
+    last = None
+    for fig in figures:
+        if last is not None and fig.scenario != last:
+            rows.append(None)  # a blank line between scenarios
+        rows.append(_row(fig))
+        last = fig.scenario
+    cells = [_HEAD, *(r for r in rows if r is not None)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(_HEAD))]
+
+    def line(r: tuple[str, ...]) -> str:
+        parts = [c.rjust(w) if i in _RIGHT else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        return "  ".join(parts).rstrip()
+
+    out = [line(_HEAD), "  ".join("-" * w for w in widths)]
+    out.extend(line(r) if r is not None else "" for r in rows)
+    return out
+
+
+def render_header(info: dict[str, str], cfg: Config) -> str:
+    mode = "quick smoke run" if cfg.quick else "full run"
+    return "\n".join(
+        [
+            f"kvstore benchmarks ({mode})",
+            *machine_lines(info),
+            f"each figure: median of {cfg.repeat} repetitions after 1 warm-up, with min .. max; "
+            f"'!' marks a spread max/min > {SPREAD_LIMIT}",
+        ]
+    )
+
+
+def render_results(figures: Sequence[Figure], notes: Sequence[str]) -> str:
+    lines = [*render_table(figures), "", *notes]
+    failed = [f for f in figures if f.failures]
+    for fig in failed:
+        lines.extend(f"FAILED {fig.label}: {problem}" for problem in fig.failures)
+    lines.append(f"load average at the end: {load_average()}")
+    lines.append("result: FAILED" if failed else "result: ok")
+    return "\n".join(lines)
+
+
+def to_json(info: dict[str, str], cfg: Config, figures: Sequence[Figure], notes: Sequence[str]) -> dict[str, Any]:
+    return {
+        "machine": info,
+        "config": asdict(cfg),
+        "figures": [f.to_json() for f in figures],
+        "notes": list(notes),
+        "failed": any(f.failures for f in figures),
+    }

@@ -1,0 +1,124 @@
+"""`python -m bench --quick`: a smoke run of every scenario. Asserts counts, never timings."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from bench.__main__ import main
+from bench.common import make_config
+
+QUICK = make_config(quick=True, repeat=None, tmp_base=None)
+
+
+@dataclass(frozen=True)
+class QuickRun:
+    code: int
+    out: str
+    report: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
+    tmp = tmp_path_factory.mktemp("bench")
+    stores = tmp / "stores"
+    stores.mkdir()
+    out_file = tmp / "samples.json"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["--quick", "--json", str(out_file), "--dir", str(stores)])
+    report = json.loads(out_file.read_text(encoding="utf-8"))
+    assert not list(stores.iterdir()), "every temporary store is removed"
+    return QuickRun(code, buf.getvalue(), report)
+
+
+def test_quick_run_exits_zero(quick_run: QuickRun) -> None:
+    assert quick_run.code == 0, quick_run.out
+    assert "result: ok" in quick_run.out
+    assert "FAILED" not in quick_run.out
+
+
+def test_the_machine_is_printed_first(quick_run: QuickRun) -> None:
+    head = quick_run.out.splitlines()[:5]
+    assert any("CPUs" in line for line in head)
+    assert any("python" in line and "lmdb" in line and "msgpack" in line for line in head)
+
+
+def test_every_scenario_is_in_the_table(quick_run: QuickRun) -> None:
+    out = quick_run.out
+    for label in ("durable puts, 1 writer", "durable puts, 64 writers", "range reads, 1 key of"):
+        assert label in out
+    for n in QUICK.fanout_watchers:
+        name = f"{n} watcher{'' if n == 1 else 's'}"
+        assert f"watch fan-out, {name}" in out
+        assert f"fan-out {name}, put -> delivery p50" in out
+        assert f"fan-out {name}, put -> delivery p99" in out
+    # targets are printed as met or missed, whatever the figure
+    assert re.search(r">= 20,000: (met|missed)", out)
+    assert re.search(r">= 1,000,000: (met|missed)", out)
+    assert "group-committed" in out
+
+
+def test_fan_out_counts_every_delivery(quick_run: QuickRun) -> None:
+    events = QUICK.fanout_events
+    pattern = re.compile(
+        r"watch fan-out, (\d+) watchers?: deliveries counted per run \(warm-up first\) \[([\d, ]+)\] "
+        r"\(expected \d+ watchers? x (\d+) events = (\d+)\): OK"
+    )
+    found = {int(m[1]): m for m in pattern.finditer(quick_run.out)}
+    assert sorted(found) == sorted(QUICK.fanout_watchers)
+    for n, m in found.items():
+        counted = [int(c) for c in m[2].split(", ")]
+        assert len(counted) == 1 + QUICK.repeat  # the warm-up, then each repetition
+        assert int(m[3]) == events
+        assert counted == [n * events] * len(counted)
+        assert int(m[4]) == n * events
+
+
+def test_json_has_the_raw_samples(quick_run: QuickRun) -> None:
+    report = quick_run.report
+    assert report["failed"] is False
+    assert report["machine"]["cpus"]
+    figures = report["figures"]
+    assert {f["scenario"] for f in figures} == {"store_write", "store_read", "store_fanout", "store_fanout_latency"}
+    for fig in figures:
+        assert len(fig["samples"]) == QUICK.repeat
+        assert fig["failures"] == []
+    fanout = [f for f in figures if f["scenario"] == "store_fanout"]
+    assert len(fanout) == len(QUICK.fanout_watchers)
+    for fig in fanout:
+        assert len(fig["reference"]["samples"]) == QUICK.repeat
+        for rep in fig["details"]:
+            assert rep["deliveries"] == rep["watchers"] * rep["events"]
+            assert rep["events"] == QUICK.fanout_events
+            assert rep["problems"] == []
+    reads = [f for f in figures if f["scenario"] == "store_read"]
+    assert [rep["reads"] for rep in reads[0]["details"]] == [QUICK.reads] * QUICK.repeat
+
+
+def test_kvs_bench_delegates_to_the_suite(capsys: pytest.CaptureFixture[str]) -> None:
+    from kvstore.cli import main as kvs_main
+
+    with pytest.raises(SystemExit) as exc:
+        kvs_main(["bench", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--quick" in out and "--repeat" in out and "--json" in out
+
+
+def test_bad_repeat_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--repeat", "0"])
+    assert exc.value.code == 2
+
+
+def test_unknown_suite_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["nosuch"])
+    assert exc.value.code == 2

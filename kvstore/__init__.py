@@ -9,10 +9,13 @@ async for resp in store.watch(b"/registry/", prefix_range_end(b"/registry/")):
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from kvstore.errors import (
     CompactedError,
+    CorruptionError,
+    DeadlineExceededError,
     DuplicateKeyError,
     EmptyKeyError,
     FutureRevisionError,
@@ -27,6 +30,7 @@ from kvstore.errors import (
     RequestTooLargeError,
     StoreClosedError,
     TooManyOpsError,
+    UnavailableError,
     ValueProvidedError,
 )
 from kvstore.messages import (
@@ -38,6 +42,7 @@ from kvstore.messages import (
     DeleteRangeResponse,
     Event,
     EventType,
+    HashKVResponse,
     KeyValue,
     LeaseGrantResponse,
     LeaseKeepAliveResponse,
@@ -52,6 +57,7 @@ from kvstore.messages import (
     ResponseHeader,
     SortOrder,
     SortTarget,
+    StatusResponse,
     TxnRequest,
     TxnResponse,
     WatchFilterType,
@@ -66,10 +72,20 @@ from kvstore.messages import (
 from kvstore.store import Store
 from kvstore.watch.watcher import Watcher
 
+if TYPE_CHECKING:
+    from kvstore.client import Client
+
 
 def open(path: str | os.PathLike[str], **options: Any) -> Store:
     """Open (or create) the store in directory `path`. See `Store` for the options."""
     return Store(path, **options)
+
+
+def connect(endpoints: str | Sequence[str], *, timeout: float | None = None) -> Client:
+    """A network client for `kvs serve` (or any etcd v3 server) with the Store's API."""
+    from kvstore.client import connect as _connect  # gRPC is loaded only by those who use it
+
+    return _connect(endpoints, timeout=timeout)
 
 
 __all__ = [
@@ -78,6 +94,8 @@ __all__ = [
     "Compare",
     "CompareResult",
     "CompareTarget",
+    "CorruptionError",
+    "DeadlineExceededError",
     "DeleteRangeRequest",
     "DeleteRangeResponse",
     "DuplicateKeyError",
@@ -85,6 +103,7 @@ __all__ = [
     "Event",
     "EventType",
     "FutureRevisionError",
+    "HashKVResponse",
     "InternalError",
     "InvalidArgumentError",
     "KVError",
@@ -108,11 +127,13 @@ __all__ = [
     "ResponseHeader",
     "SortOrder",
     "SortTarget",
+    "StatusResponse",
     "Store",
     "StoreClosedError",
     "TooManyOpsError",
     "TxnRequest",
     "TxnResponse",
+    "UnavailableError",
     "ValueProvidedError",
     "WatchFilterType",
     "WatchResponse",
@@ -122,6 +143,7 @@ __all__ = [
     "compare_mod_revision",
     "compare_value",
     "compare_version",
+    "connect",
     "open",
     "prefix_range_end",
 ]

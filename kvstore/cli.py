@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
 
 import kvstore
 from kvstore.messages import EventType, PutRequest, WatchResponse, compare_version, prefix_range_end
+from kvstore.version import __version__
 
 
 def _show(resp: WatchResponse) -> None:
@@ -96,6 +99,50 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_demo(tmp))
 
 
+async def _serve_main(args: argparse.Namespace) -> int:
+    from kvstore.server import Server, parse_listen_url
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        urls = [u for u in args.listen_client_urls.split(",") if u]
+        for url in urls:
+            parse_listen_url(url)
+    except ValueError as exc:
+        print(f"kvs serve: --listen-client-urls: {exc}", file=sys.stderr)
+        return 2
+    data_dir = args.data_dir or f"{args.name}.kvs"
+    store = kvstore.open(
+        data_dir,
+        fsync=not args.unsafe_no_fsync,
+        max_request_bytes=args.max_request_bytes,
+        max_txn_ops=args.max_txn_ops,
+    )
+    advertise = [u for u in (args.advertise_client_urls or "").split(",") if u]
+    server = Server(store, urls, name=args.name, advertise_client_urls=advertise)
+    try:
+        await server.start()
+    except (OSError, RuntimeError) as exc:
+        print(f"kvs serve: cannot listen on {args.listen_client_urls}: {exc}", file=sys.stderr)
+        await store.close()
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(
+        f"kvs serve: ready to serve client requests on {', '.join(server.client_urls)} "
+        f"(member {store.member_id:x}, data dir {data_dir}, revision {store.revision})",
+        file=sys.stderr,
+        flush=True,
+    )
+    await stop.wait()
+    print("kvs serve: stopping", file=sys.stderr, flush=True)
+    await server.stop(grace=args.shutdown_grace)
+    await store.close()
+    print("kvs serve: stopped; every acknowledged write is on disk", file=sys.stderr, flush=True)
+    return 0
+
+
 def _bench(args: argparse.Namespace, rest: Sequence[str]) -> int:
     from bench.__main__ import main as bench_main  # the command spans every layer
 
@@ -107,12 +154,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="a tour of the embedded store")
     run.add_argument("--data-dir", help="store directory (default: a temporary one)")
+    serve = sub.add_parser("serve", help="serve one store over etcd's v3 gRPC API")
+    serve.add_argument("--name", default="default", help="member name (default: default)")
+    serve.add_argument("--data-dir", help="store directory (default: NAME.kvs)")
+    serve.add_argument(
+        "--listen-client-urls",
+        default="http://127.0.0.1:2379",
+        help="comma-separated http://HOST:PORT to serve on (port 0: pick one)",
+    )
+    serve.add_argument("--advertise-client-urls", help="client URLs to report in the member list")
+    serve.add_argument("--max-request-bytes", type=int, default=None, help="request size limit (default 1.5 MiB)")
+    serve.add_argument("--max-txn-ops", type=int, default=None, help="ops per txn branch (default 128)")
+    serve.add_argument("--shutdown-grace", type=float, default=1.0, help="seconds running calls get on shutdown")
+    serve.add_argument(
+        "--unsafe-no-fsync", action="store_true", help="do not fsync commits (a machine crash can lose writes)"
+    )
     sub.add_parser("bench", help="benchmarks (kvs bench --help)", add_help=False)
+    parser.add_argument("--version", action="version", version=f"kvs {__version__}")
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":
         return _bench(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "serve":
+        return asyncio.run(_serve_main(args))
     with contextlib.suppress(KeyboardInterrupt):
         return _run(args)
     return 130

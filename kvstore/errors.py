@@ -6,12 +6,22 @@ code name etcd answers with, so the server layer can map errors without a table.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 
 class KVError(Exception):
-    """Base class of every error the store reports to a caller."""
+    """Base class of every error the store reports to a caller.
+
+    `fields` names the constructor arguments kept as attributes, so the error can cross
+    the network and be rebuilt as the same class with the same details.
+    """
 
     grpc_code: str = "UNKNOWN"
     message: str = "etcdserver: unknown error"
+    fields: ClassVar[tuple[str, ...]] = ()
+
+    def details(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.fields}
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:
@@ -21,6 +31,8 @@ class KVError(Exception):
 
 class CompactedError(KVError):
     """The requested revision has been compacted away."""
+
+    fields: ClassVar[tuple[str, ...]] = ("compact_revision",)
 
     grpc_code = "OUT_OF_RANGE"
     message = "etcdserver: mvcc: required revision has been compacted"
@@ -32,6 +44,8 @@ class CompactedError(KVError):
 
 class FutureRevisionError(KVError):
     """The requested revision is newer than the store's current revision."""
+
+    fields: ClassVar[tuple[str, ...]] = ("revision", "current_revision")
 
     grpc_code = "OUT_OF_RANGE"
     message = "etcdserver: mvcc: required revision is a future revision"
@@ -45,6 +59,8 @@ class FutureRevisionError(KVError):
 class InvalidArgumentError(KVError):
     """A request field holds a value the store cannot accept; `field` names it."""
 
+    fields: ClassVar[tuple[str, ...]] = ("message", "field")
+
     grpc_code = "INVALID_ARGUMENT"
 
     def __init__(self, message: str, field: str = "") -> None:
@@ -55,12 +71,16 @@ class InvalidArgumentError(KVError):
 class EmptyKeyError(InvalidArgumentError):
     """A put, range or delete without a key."""
 
+    fields: ClassVar[tuple[str, ...]] = ("field",)
+
     def __init__(self, field: str = "key") -> None:
         super().__init__("etcdserver: key is not provided", field)
 
 
 class RequestTooLargeError(InvalidArgumentError):
     """The request is over the configured request size limit."""
+
+    fields: ClassVar[tuple[str, ...]] = ("size", "limit")
 
     def __init__(self, size: int, limit: int) -> None:
         self.size = size
@@ -71,6 +91,8 @@ class RequestTooLargeError(InvalidArgumentError):
 class TooManyOpsError(InvalidArgumentError):
     """A txn has more compares or ops in one branch than the configured limit."""
 
+    fields: ClassVar[tuple[str, ...]] = ("ops", "limit", "field")
+
     def __init__(self, ops: int, limit: int, field: str = "txn") -> None:
         self.ops = ops
         self.limit = limit
@@ -80,6 +102,8 @@ class TooManyOpsError(InvalidArgumentError):
 class DuplicateKeyError(InvalidArgumentError):
     """A txn branch puts one key twice, or puts a key it also deletes."""
 
+    fields: ClassVar[tuple[str, ...]] = ("key",)
+
     def __init__(self, key: bytes) -> None:
         self.key = key
         super().__init__("etcdserver: duplicate key given in txn request", "txn")
@@ -87,6 +111,8 @@ class DuplicateKeyError(InvalidArgumentError):
 
 class KeyNotFoundError(InvalidArgumentError):
     """A put with ignore_value or ignore_lease names a key that does not exist."""
+
+    fields: ClassVar[tuple[str, ...]] = ("key",)
 
     def __init__(self, key: bytes) -> None:
         self.key = key
@@ -96,6 +122,8 @@ class KeyNotFoundError(InvalidArgumentError):
 class ValueProvidedError(InvalidArgumentError):
     """A put sets ignore_value and also carries a value."""
 
+    fields: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self) -> None:
         super().__init__("etcdserver: value is provided", "value")
 
@@ -103,12 +131,16 @@ class ValueProvidedError(InvalidArgumentError):
 class LeaseProvidedError(InvalidArgumentError):
     """A put sets ignore_lease and also carries a lease."""
 
+    fields: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self) -> None:
         super().__init__("etcdserver: lease is provided", "lease")
 
 
 class LeaseNotFoundError(KVError):
     """The named lease does not exist (never granted, revoked or expired)."""
+
+    fields: ClassVar[tuple[str, ...]] = ("lease_id",)
 
     grpc_code = "NOT_FOUND"
     message = "etcdserver: requested lease not found"
@@ -121,6 +153,8 @@ class LeaseNotFoundError(KVError):
 class LeaseExistsError(KVError):
     """A grant asked for a lease ID that is already in use."""
 
+    fields: ClassVar[tuple[str, ...]] = ("lease_id",)
+
     grpc_code = "FAILED_PRECONDITION"
     message = "etcdserver: lease already exists"
 
@@ -131,6 +165,8 @@ class LeaseExistsError(KVError):
 
 class LeaseTTLTooLargeError(KVError):
     """A grant asked for a TTL over the maximum."""
+
+    fields: ClassVar[tuple[str, ...]] = ("ttl", "limit")
 
     grpc_code = "OUT_OF_RANGE"
     message = "etcdserver: too large lease TTL"
@@ -146,6 +182,20 @@ class StoreClosedError(KVError):
 
     grpc_code = "UNAVAILABLE"
     message = "etcdserver: server stopped"
+
+
+class UnavailableError(KVError):
+    """The server cannot be reached (or went away during the call)."""
+
+    grpc_code = "UNAVAILABLE"
+    message = "etcdserver: the server is unavailable"
+
+
+class DeadlineExceededError(KVError):
+    """The call did not finish within its timeout."""
+
+    grpc_code = "DEADLINE_EXCEEDED"
+    message = "context deadline exceeded"
 
 
 class CorruptionError(KVError):

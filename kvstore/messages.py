@@ -292,6 +292,31 @@ class LeaseLeasesResponse:
     leases: list[LeaseStatus] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class StatusResponse:
+    """etcd's Maintenance.Status: the member's view of itself."""
+
+    header: ResponseHeader
+    version: str
+    db_size: int
+    leader: int
+    raft_index: int
+    raft_term: int
+    raft_applied_index: int
+    db_size_in_use: int
+    errors: list[str] = field(default_factory=list)
+    is_learner: bool = False
+
+
+@dataclass(slots=True)
+class HashKVResponse:
+    """A checksum of the history up to a revision: equal on members that agree."""
+
+    header: ResponseHeader
+    hash: int
+    compact_revision: int
+
+
 WriteResponse: TypeAlias = (
     PutResponse | DeleteRangeResponse | TxnResponse | CompactionResponse | LeaseGrantResponse | LeaseRevokeResponse
 )

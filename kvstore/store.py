@@ -8,9 +8,13 @@ by the hub after each commit. A Store belongs to the event loop that first uses 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
-from collections.abc import Iterable, Sequence
+import shutil
+import tempfile
+import zlib
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from kvstore.errors import EmptyKeyError, InvalidArgumentError, StoreClosedError
@@ -22,6 +26,7 @@ from kvstore.messages import (
     DeleteRangeRequest,
     DeleteRangeResponse,
     Event,
+    HashKVResponse,
     LeaseGrantRequest,
     LeaseGrantResponse,
     LeaseKeepAliveResponse,
@@ -38,6 +43,7 @@ from kvstore.messages import (
     ResponseHeader,
     SortOrder,
     SortTarget,
+    StatusResponse,
     TxnRequest,
     TxnResponse,
     WatchFilterType,
@@ -47,7 +53,7 @@ from kvstore.mvcc import read
 from kvstore.mvcc.apply import Applier
 from kvstore.mvcc.backend import Backend
 from kvstore.mvcc.committer import Committer
-from kvstore.mvcc.revision import upper_bound
+from kvstore.mvcc.revision import rev_key, upper_bound
 from kvstore.validation import (
     Limits,
     as_bytes,
@@ -58,6 +64,7 @@ from kvstore.validation import (
     check_size,
     check_txn,
 )
+from kvstore.version import __version__
 from kvstore.watch.history import HistoryReader
 from kvstore.watch.hub import (
     DEFAULT_MAX_PENDING_BYTES,
@@ -175,6 +182,15 @@ class Store:
     def _header(self, revision: int) -> ResponseHeader:
         return self._applier.header.at(revision)
 
+    def header(self, revision: int | None = None) -> ResponseHeader:
+        """A response header at `revision` (default: the current revision)."""
+        return self._header(self.revision if revision is None else revision)
+
+    @property
+    def watch_revision(self) -> int:
+        """Every event up to this revision has been handed to the watchers."""
+        return self._hub.revision
+
     async def _write(self, req: WriteRequest, size: int) -> Any:
         self._check_open()
         return await self._running().submit(req, size)
@@ -216,8 +232,8 @@ class Store:
         *,
         limit: int = 0,
         revision: int = 0,
-        sort_order: SortOrder = SortOrder.NONE,
-        sort_target: SortTarget = SortTarget.KEY,
+        sort_order: SortOrder | int = SortOrder.NONE,
+        sort_target: SortTarget | int = SortTarget.KEY,
         serializable: bool = False,
         keys_only: bool = False,
         count_only: bool = False,
@@ -236,9 +252,8 @@ class Store:
             names = ("limit", "revision", "min_mod_revision", "max_mod_revision")
             for name, n in zip((*names, "min_create_revision", "max_create_revision"), ints, strict=True):
                 as_int(n, name)
-        if sort_order or sort_target:
-            sort_order = as_enum(SortOrder, sort_order, "sort_order")
-            sort_target = as_enum(SortTarget, sort_target, "sort_target")
+        order = as_enum(SortOrder, sort_order, "sort_order") if sort_order else SortOrder.NONE
+        target = as_enum(SortTarget, sort_target, "sort_target") if sort_target else SortTarget.KEY
         if not key:
             raise EmptyKeyError()
         req = RangeRequest(
@@ -246,8 +261,8 @@ class Store:
             range_end,
             limit,
             revision,
-            sort_order,
-            sort_target,
+            order,
+            target,
             bool(serializable),
             bool(keys_only),
             bool(count_only),
@@ -307,6 +322,7 @@ class Store:
         prev_kv: bool = False,
         filters: Iterable[WatchFilterType] = (),
         progress_notify: bool = False,
+        watch_id: int | None = None,
     ) -> Watcher:
         """Watch [key, range_end) from `start_revision` (0: from the next write on).
 
@@ -324,6 +340,7 @@ class Store:
             prev_kv=bool(prev_kv),
             filters=[as_enum(WatchFilterType, f, "filters") for f in filters],
             progress_notify=bool(progress_notify),
+            watch_id=watch_id,
         )
 
     # ------------------------------------------------------------ Lease
@@ -371,6 +388,62 @@ class Store:
         if lease is None or remaining < 0:
             return LeaseTimeToLiveResponse(header, lease_id, -1)
         return LeaseTimeToLiveResponse(header, lease_id, remaining, lease.ttl, attached)
+
+    # ------------------------------------------------------------ Maintenance
+
+    async def status(self) -> StatusResponse:
+        self._check_open()
+        backend = self._backend
+        applier = self._applier
+        header = self._header(self.revision)
+        db_size = os.path.getsize(os.path.join(self.path, "data.mdb"))
+        applied = applier.applied_index
+        return StatusResponse(
+            header, __version__, db_size, self.member_id, applied, header.raft_term, applied, backend.used_bytes()
+        )
+
+    async def hash_kv(self, revision: int = 0) -> HashKVResponse:
+        """CRC-32 of every history row up to `revision` (0: the current one).
+
+        Members holding the same history give the same hash. The rows hashed are the
+        store's own encoding, so the figure is not comparable with etcd's.
+        """
+        self._check_open()
+        current = self.revision
+        rev = read.check_revision(as_int(revision, "revision"), current, self.compact_revision)
+        compact = self.compact_revision
+        crc = await asyncio.get_running_loop().run_in_executor(None, self._hash_history, rev)
+        return HashKVResponse(self._header(current), crc, compact)
+
+    def _hash_history(self, revision: int) -> int:
+        crc = 0
+        end = rev_key(revision + 1)
+        with self._backend.read() as txn:
+            for raw_rev, raw in txn.cursor(db=self._backend.history_db):
+                if raw_rev >= end:
+                    break
+                crc = zlib.crc32(raw, zlib.crc32(raw_rev, crc))
+        return crc
+
+    @contextlib.asynccontextmanager
+    async def snapshot_file(self) -> AsyncIterator[str]:
+        """A consistent, compacted copy of the whole database as an LMDB file, for the
+        duration of the `async with` block. Writes go on while the copy is taken."""
+        self._check_open()
+        tmp = tempfile.mkdtemp(prefix="snapshot-", dir=self.path)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._backend.copy_to, tmp)
+            yield os.path.join(tmp, "data.mdb")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    async def snapshot(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        """The bytes of a consistent copy of the database (see `snapshot_file`), in chunks."""
+        loop = asyncio.get_running_loop()
+        async with self.snapshot_file() as path:
+            with open(path, "rb") as f:
+                while chunk := await loop.run_in_executor(None, f.read, chunk_size):
+                    yield chunk
 
     async def leases(self) -> LeaseLeasesResponse:
         self._check_open()

@@ -57,6 +57,7 @@ from kvstore.mvcc.revision import MAIN_SHIFT, SUB_SHIFT, key_of_int, pack_key, u
 
 META_REVISION = b"revision"
 META_COMPACT = b"compact_revision"
+META_APPLIED = b"applied_index"
 MAX_LEASE_TTL = 9_000_000_000  # etcd's MaxLeaseTTL, in seconds
 
 _packb = msgpack.Packer(use_bin_type=True).pack
@@ -79,6 +80,7 @@ class Applier:
         self.revision = 1
         self.committed_revision = 1
         self.compact_revision = 0
+        self.applied_index = 0  # commands applied so far, rejected ones included
         self.header = ResponseHeader()
         self.events: list[Event] = []
         self._main = 0
@@ -94,6 +96,7 @@ class Applier:
             self.leases.clear()
             self.revision = self.backend.get_meta(txn, META_REVISION, 1)
             self.compact_revision = self.backend.get_meta(txn, META_COMPACT, 0)
+            self.applied_index = self.backend.get_meta(txn, META_APPLIED, 0)
             for raw_id, raw in txn.cursor(db=self.backend.lease_db):
                 ttl = msgpack.unpackb(raw)[0]
                 self.leases.grant(decode_int(raw_id), ttl)
@@ -111,8 +114,9 @@ class Applier:
     # ------------------------------------------------------------ batches
 
     def end_batch(self, txn: Any) -> list[Event]:
-        """Record the revision reached; hand out the batch's events."""
+        """Record the revision and command count reached; hand out the batch's events."""
         self.backend.put_meta(txn, META_REVISION, self.revision)
+        self.backend.put_meta(txn, META_APPLIED, self.applied_index)
         events, self.events = self.events, []
         return events
 
@@ -122,6 +126,7 @@ class Applier:
         Raises a KVError, with nothing changed, if the command is rejected.
         """
         with self.index.lock:
+            self.applied_index += 1
             self._main = self.revision + 1
             self._sub = 0
             try:

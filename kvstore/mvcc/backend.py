@@ -195,6 +195,14 @@ class Backend:
         with self.env.begin(write=True) as txn:
             txn.put(name, encode_int(value), db=self.local_db)
 
+    def copy_to(self, directory: str) -> None:
+        """Write a compacted, consistent copy of the environment into an empty directory."""
+        self._resize_lock.acquire_shared()
+        try:
+            self.env.copy(directory, compact=True)
+        finally:
+            self._resize_lock.release_shared()
+
     def sync(self) -> None:
         self.env.sync(True)
 

@@ -16,7 +16,7 @@ import itertools
 from collections.abc import Iterable
 
 from kvstore.errors import CompactedError
-from kvstore.messages import Event, EventType, ResponseHeader, WatchFilterType, WatchResponse
+from kvstore.messages import Event, EventType, ResponseHeader, WatchFilterType
 from kvstore.watch.history import HistoryReader
 from kvstore.watch.watcher import Watcher
 
@@ -101,14 +101,14 @@ class WatchHub:
         prev_kv: bool = False,
         filters: Iterable[WatchFilterType] = (),
         progress_notify: bool = False,
-        watch_id: int = 0,
+        watch_id: int | None = None,
     ) -> Watcher:
         compact = self.history.applier.compact_revision
         if 0 < start_revision < compact:
             raise CompactedError(compact)
         w = Watcher(
             self,
-            watch_id or next(self._ids),
+            next(self._ids) if watch_id is None else watch_id,
             key,
             range_end,
             prev_kv=prev_kv,
@@ -212,10 +212,12 @@ class WatchHub:
 
     # ------------------------------------------------------------ catch-up
 
-    def catch_up(self, w: Watcher) -> WatchResponse | None:
-        """Read the next chunk of history for an unsynced watcher; join the live stream
-        once it has read everything up to the hub's revision."""
+    def catch_up(self, w: Watcher) -> tuple[list[Event], int] | None:
+        """Read the next chunk of history for an unsynced watcher: (events, header revision),
+        or None if the chunk held nothing for it. The watcher joins the live stream once it
+        has read everything up to the hub's revision."""
         end = self.revision
+        events: list[Event] = []
         if w.next_revision <= end:
             chunk = self.history.read(
                 w.key,
@@ -228,13 +230,9 @@ class WatchHub:
             )
             w.next_revision = chunk.next_revision
             events = chunk.events
-        else:
-            events = []
         if w.next_revision > end:
             self._join(w)
-        if events:
-            return WatchResponse(self.header.at(end), w.watch_id, tuple(events))
-        return None
+        return (events, end) if events else None
 
     # ------------------------------------------------------------ progress and shutdown
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from enum import Enum
+from typing import TYPE_CHECKING, NamedTuple
 
 from kvstore.errors import CompactedError
-from kvstore.messages import Event, ResponseHeader, WatchFilterType, WatchResponse
+from kvstore.messages import Event, WatchFilterType, WatchResponse
 
 if TYPE_CHECKING:
     from kvstore.watch.hub import WatchHub
@@ -40,6 +42,7 @@ class Watcher:
         "cancel_reason",
         "filters",
         "key",
+        "listener",
         "next_revision",
         "prev_kv",
         "progress_notify",
@@ -78,6 +81,7 @@ class Watcher:
         self._progress = False
         self._closed = False
         self._compacted = 0
+        self.listener: Callable[[Watcher], None] | None = None  # told when there is work to poll
 
     @property
     def canceled(self) -> bool:
@@ -102,6 +106,10 @@ class Watcher:
         self._pending.clear()
         self._wake()
 
+    async def wait_created(self) -> None:
+        """An embedded watch exists from the moment `watch()` returns; nothing to wait for."""
+        return None
+
     def request_progress(self) -> None:
         """Ask for a progress notification: an empty response at the current revision,
         sent once every earlier event has been delivered."""
@@ -116,6 +124,8 @@ class Watcher:
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        if self.listener is not None:
+            self.listener(self)
 
     def deliver(self, events: tuple[Event, ...], revision: int, nbytes: int) -> bool:
         """Buffer live events; True if the buffer is now over its limits."""
@@ -134,6 +144,8 @@ class Watcher:
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        if self.listener is not None:
+            self.listener(self)
         hub = self._hub
         return self._pending_events > hub.max_pending_events or self._pending_bytes > hub.max_pending_bytes
 
@@ -151,48 +163,84 @@ class Watcher:
 
     # ------------------------------------------------------------ consumer side
 
-    def _header(self, revision: int) -> ResponseHeader:
-        return self._hub.header.at(revision)
+    def has_work(self) -> bool:
+        """Whether `poll` would return something now (or has history to read)."""
+        return bool(self._pending) or self._closed or bool(self._compacted) or not self.synced or self._progress
 
-    def _take(self) -> WatchResponse:
+    def poll(self) -> Batch | None:
+        """What the consumer gets next, if it can get it without waiting.
+
+        Buffered events come first, as one batch of whole chunks; an unsynced watcher reads
+        a chunk of history; then a requested progress notification. None: wait.
+        """
         pending = self._pending
-        if len(pending) == 1:
-            events = pending.popleft()
-        else:
-            events = tuple(ev for chunk in pending for ev in chunk)
+        if pending:
+            chunks = list(pending)
             pending.clear()
-        self._pending_events = 0
-        self._pending_bytes = 0
-        return WatchResponse(self._header(self._header_rev), self.watch_id, events)
+            self._pending_events = 0
+            self._pending_bytes = 0
+            return Batch(BatchKind.EVENTS, chunks, self._header_rev)
+        if self._closed:
+            return _END
+        if self._compacted:
+            rev = self._compacted
+            self.cancel("compacted")
+            return Batch(BatchKind.COMPACTED, [], rev)
+        if not self.synced:
+            try:
+                got = self._hub.catch_up(self)
+            except CompactedError as err:
+                self.cancel("compacted")
+                return Batch(BatchKind.COMPACTED, [], err.compact_revision)
+            if got is not None:
+                return Batch(BatchKind.EVENTS, [tuple(got[0])], got[1])
+            if not self.synced:
+                return _AGAIN
+        if self._progress:
+            self._progress = False
+            return Batch(BatchKind.PROGRESS, [], self._hub.revision)
+        return None
 
     async def __anext__(self) -> WatchResponse:
         while True:
-            if self._pending:
-                return self._take()
-            if self._closed:
-                raise StopAsyncIteration
-            if self._compacted:
-                rev = self._compacted
-                self.cancel("compacted")
-                raise CompactedError(rev)
-            if not self.synced:
+            batch = self.poll()
+            if batch is None:
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._waiter = waiter
                 try:
-                    resp = self._hub.catch_up(self)
-                except CompactedError:
-                    self.cancel("compacted")
-                    raise
-                if resp is not None:
-                    return resp
-                if not self.synced:
-                    await asyncio.sleep(0)  # a chunk of history held nothing for us; let others run
+                    await waiter
+                finally:
+                    if self._waiter is waiter:
+                        self._waiter = None
                 continue
-            if self._progress:
-                self._progress = False
-                return WatchResponse(self._header(self._hub.revision), self.watch_id)
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
-            try:
-                await waiter
-            finally:
-                if self._waiter is waiter:
-                    self._waiter = None
+            kind = batch.kind
+            if kind is BatchKind.EVENTS:
+                chunks = batch.chunks
+                events = chunks[0] if len(chunks) == 1 else tuple(ev for c in chunks for ev in c)
+                return WatchResponse(self._hub.header.at(batch.revision), self.watch_id, events)
+            if kind is BatchKind.PROGRESS:
+                return WatchResponse(self._hub.header.at(batch.revision), self.watch_id)
+            if kind is BatchKind.AGAIN:
+                await asyncio.sleep(0)  # a chunk of history held nothing for us; let others run
+                continue
+            if kind is BatchKind.END:
+                raise StopAsyncIteration
+            raise CompactedError(batch.revision)
+
+
+class BatchKind(Enum):
+    EVENTS = 1  # chunks of events, whole revisions, in order
+    PROGRESS = 2  # everything up to `revision` has been delivered
+    AGAIN = 3  # history was read but held nothing for this watcher yet; poll again
+    END = 4  # canceled or the store closed
+    COMPACTED = 5  # the events still due were compacted; `revision` is the compact revision
+
+
+class Batch(NamedTuple):
+    kind: BatchKind
+    chunks: list[tuple[Event, ...]]
+    revision: int
+
+
+_END = Batch(BatchKind.END, [], 0)
+_AGAIN = Batch(BatchKind.AGAIN, [], 0)

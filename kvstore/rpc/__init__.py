@@ -1,0 +1,1 @@
+"""What the gRPC server and client share: message conversion, status codes, the watch codec."""

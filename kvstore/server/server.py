@@ -1,0 +1,92 @@
+"""The gRPC server: etcd's KV, Watch, Lease, Cluster and Maintenance services over one store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import grpc
+
+from kvstore.pb import rpc_pb2_grpc
+from kvstore.server.cluster_service import ClusterService, MemberInfo
+from kvstore.server.kv_service import KVService
+from kvstore.server.lease_service import LeaseService
+from kvstore.server.maintenance_service import MaintenanceService
+from kvstore.server.watch_service import WatchService
+from kvstore.store import Store
+
+log = logging.getLogger("kvstore.server")
+
+GRPC_OVERHEAD_BYTES = 512 * 1024  # etcd allows this much on top of --max-request-bytes
+
+
+def parse_listen_url(url: str) -> str:
+    """`http://127.0.0.1:2379` (or `127.0.0.1:2379`) to the `host:port` gRPC binds."""
+    rest = url.strip()
+    if "://" in rest:
+        scheme, rest = rest.split("://", 1)
+        if scheme != "http":
+            raise ValueError(f"{url!r}: only plaintext http:// client URLs are supported")
+    rest = rest.rstrip("/")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{url!r}: expected http://HOST:PORT")
+    return f"{host}:{int(port)}"
+
+
+class Server:
+    """Serves `store` on the given client URLs until `stop()`."""
+
+    def __init__(
+        self,
+        store: Store,
+        listen_client_urls: Sequence[str],
+        *,
+        name: str = "default",
+        advertise_client_urls: Sequence[str] = (),
+    ) -> None:
+        self.store = store
+        self.addresses = [parse_listen_url(u) for u in listen_client_urls]
+        self.name = name
+        self._advertise = list(advertise_client_urls)
+        self.client_urls: list[str] = []
+        self.watch = WatchService(store)
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", self.store.limits.max_request_bytes + GRPC_OVERHEAD_BYTES),
+                ("grpc.max_send_message_length", 2**31 - 1),
+                ("grpc.so_reuseport", 0),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+            ]
+        )
+        bound = []
+        for address in self.addresses:
+            port = server.add_insecure_port(address)
+            if not port:
+                raise OSError(f"cannot listen on {address}")
+            host = address.rpartition(":")[0]
+            bound.append(f"http://{host}:{port}")
+        self.client_urls = bound
+        member = MemberInfo(self.name, [], self._advertise or bound)
+        rpc_pb2_grpc.add_KVServicer_to_server(KVService(self.store), server)  # type: ignore[no-untyped-call]
+        rpc_pb2_grpc.add_LeaseServicer_to_server(LeaseService(self.store), server)  # type: ignore[no-untyped-call]
+        rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(self.store, member), server)  # type: ignore[no-untyped-call]
+        rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(self.store), server)  # type: ignore[no-untyped-call]
+        server.add_generic_rpc_handlers((self.watch.handler(),))
+        await server.start()
+        self._server = server
+        log.info("serving client requests on %s", ", ".join(bound))
+
+    async def stop(self, grace: float | None = 1.0) -> None:
+        """Stop taking calls; give the running ones `grace` seconds, then cut them."""
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()

@@ -1,0 +1,37 @@
+"""etcdserverpb.Watch, registered by hand so responses can be written as pre-encoded bytes."""
+
+from __future__ import annotations
+
+import grpc
+
+from kvstore.pb import rpc_pb2
+from kvstore.rpc.watch_codec import EventBlobCache
+from kvstore.server.watch_stream import WatchStream
+from kvstore.store import Store
+
+
+def _as_is(data: bytes) -> bytes:
+    return data
+
+
+class WatchService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.cache = EventBlobCache()
+        self.streams: set[WatchStream] = set()
+
+    async def watch(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
+        stream = WatchStream(self.store, self.cache, context)
+        self.streams.add(stream)
+        try:
+            await stream.run()
+        finally:
+            self.streams.discard(stream)
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        method = grpc.stream_stream_rpc_method_handler(
+            self.watch,
+            request_deserializer=rpc_pb2.WatchRequest.FromString,
+            response_serializer=_as_is,
+        )
+        return grpc.method_handlers_generic_handler("etcdserverpb.Watch", {"Watch": method})

@@ -80,6 +80,7 @@ class Applier:
         self.revision = 1
         self.committed_revision = 1
         self.compact_revision = 0
+        self.compacted_once = False  # etcd allows compact(0) once on a store never compacted
         self.applied_index = 0  # commands applied so far, rejected ones included
         self.header = ResponseHeader()
         self.events: list[Event] = []
@@ -95,7 +96,9 @@ class Applier:
             index.clear()
             self.leases.clear()
             self.revision = self.backend.get_meta(txn, META_REVISION, 1)
-            self.compact_revision = self.backend.get_meta(txn, META_COMPACT, 0)
+            self.compact_revision = self.backend.get_meta(txn, META_COMPACT, -1)
+            self.compacted_once = self.compact_revision >= 0
+            self.compact_revision = max(self.compact_revision, 0)
             self.applied_index = self.backend.get_meta(txn, META_APPLIED, 0)
             for raw_id, raw in txn.cursor(db=self.backend.lease_db):
                 ttl = msgpack.unpackb(raw)[0]
@@ -155,11 +158,14 @@ class Applier:
 
     # ------------------------------------------------------------ puts and deletes
 
-    def _check_put(self, req: PutRequest) -> None:
-        if req.lease and req.lease not in self.leases:
+    def _check_put(self, req: PutRequest, in_txn: bool = False) -> None:
+        # etcd checks a plain put's lease first, but a txn put's key first (checkRequestPut).
+        if not in_txn and req.lease and req.lease not in self.leases:
             raise LeaseNotFoundError(req.lease)
         if (req.ignore_value or req.ignore_lease) and self.index.live(req.key) is None:
             raise KeyNotFoundError(req.key)
+        if in_txn and req.lease and req.lease not in self.leases:
+            raise LeaseNotFoundError(req.lease)
 
     def _put(self, txn: Any, req: PutRequest) -> KeyValue | None:
         key = req.key
@@ -249,7 +255,7 @@ class Applier:
         def check(t: TxnRequest) -> None:
             for op in t.success if next(it) else t.failure:
                 if isinstance(op, PutRequest):
-                    self._check_put(op)
+                    self._check_put(op, in_txn=True)
                 elif isinstance(op, RangeRequest) and op.revision > 0:
                     read.check_revision(op.revision, self.revision, self.compact_revision)
                 elif isinstance(op, TxnRequest):
@@ -279,25 +285,25 @@ class Applier:
             deleted, prevs = self._delete(txn, op.key, op.range_end)
             header = ResponseHeader(revision=self._main if self._sub else self.revision)
             return DeleteRangeResponse(header, deleted, prevs if op.prev_kv else [])
-        resp: TxnResponse = run_txn(op)
-        resp.header = ResponseHeader(revision=self._main if self._sub else self.revision)
+        resp: TxnResponse = run_txn(op)  # a nested txn's header stays empty, as in etcd
         return resp
 
     # ------------------------------------------------------------ compaction
 
     def _compact(self, txn: Any, req: CompactionRequest) -> CompactionResponse:
         rev = req.revision
-        if rev <= self.compact_revision and not (rev == 0 and self.compact_revision == 0):
+        if rev <= self.compact_revision and (rev != 0 or self.compacted_once):
             raise CompactedError(self.compact_revision)
         if rev > self.revision:
             raise FutureRevisionError(rev, self.revision)
+        self.compacted_once = True
+        self.backend.put_meta(txn, META_COMPACT, rev)
         if rev > self.compact_revision:
             self.compact_revision = rev
             delete = txn.delete
             db = self.history_db
             for r in self.index.compact(rev):
                 delete(key_of_int(r), db=db)
-            self.backend.put_meta(txn, META_COMPACT, rev)
         return CompactionResponse(self._top_header())
 
     # ------------------------------------------------------------ leases

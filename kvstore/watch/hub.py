@@ -15,7 +15,7 @@ import contextlib
 import itertools
 from collections.abc import Iterable
 
-from kvstore.errors import CompactedError
+from kvstore.errors import CompactedError, InvalidArgumentError
 from kvstore.messages import Event, EventType, ResponseHeader, WatchFilterType
 from kvstore.watch.history import HistoryReader
 from kvstore.watch.watcher import Watcher
@@ -57,7 +57,7 @@ def _shape(events: list[Event], variant: _Variant) -> tuple[tuple[Event, ...], i
     prev_kv, no_put, no_delete = variant
     if no_put:
         events = [e for e in events if e.type != EventType.PUT]
-    elif no_delete:
+    if no_delete:
         events = [e for e in events if e.type != EventType.DELETE]
     if prev_kv:
         nbytes = sum(len(e.kv.key) + len(e.kv.value) + (len(e.prev_kv.value) if e.prev_kv else 0) for e in events)
@@ -103,6 +103,8 @@ class WatchHub:
         progress_notify: bool = False,
         watch_id: int | None = None,
     ) -> Watcher:
+        if range_end not in (b"", b"\0") and key >= range_end:
+            raise InvalidArgumentError("mvcc: watcher range is empty", "range_end")
         compact = self.history.applier.compact_revision
         if 0 < start_revision < compact:
             raise CompactedError(compact)

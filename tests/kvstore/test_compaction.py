@@ -104,3 +104,11 @@ async def test_compaction_survives_reopen(tmp_path: Path) -> None:
             await s.range(b"k", revision=3)
         assert (await s.range(b"k", revision=4)).kvs[0].value == b"2"
         assert (await s.range(b"k")).kvs[0].value == b"4"
+
+
+async def test_compact_zero_works_once_on_a_never_compacted_store(store: kvstore.Store) -> None:
+    """etcd starts with compact revision -1: compact(0) succeeds once, then is ErrCompacted."""
+    await store.compact(0)
+    with pytest.raises(CompactedError):
+        await store.compact(0)
+    await store.compact(1)

@@ -158,3 +158,20 @@ async def test_compare_built_by_hand(store: kvstore.Store) -> None:
     assert (await store.txn(compare=[cmp])).succeeded
     with pytest.raises(ValueError, match="operator"):
         compare_value(b"k", "~", b"v")
+
+
+async def test_txn_put_checks_the_key_before_the_lease(store: kvstore.Store) -> None:
+    """etcd's checkRequestPut: in a txn, ignore_value on a missing key fails before the lease
+    check (a plain put checks the lease first)."""
+    with pytest.raises(KeyNotFoundError):
+        await store.txn(success=[PutRequest(b"missing", lease=12345, ignore_value=True)])
+    with pytest.raises(LeaseNotFoundError):
+        await store.put(b"missing", lease=12345, ignore_value=True)
+
+
+async def test_a_nested_txn_response_has_an_empty_header(store: kvstore.Store) -> None:
+    """etcd leaves the header of a nested TxnResponse empty (revision 0)."""
+    r = await store.txn(success=[TxnRequest(success=(PutRequest(b"a", b"1"),))])
+    nested = r.responses[0]
+    assert isinstance(nested, kvstore.TxnResponse) and nested.header.revision == 0
+    assert r.header.revision == 2

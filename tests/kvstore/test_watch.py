@@ -220,3 +220,20 @@ async def test_a_slow_watcher_overtaken_by_compaction_gets_compacted_error(tmp_p
             await anext(slow)
         assert err.value.compact_revision == 21
         assert slow.canceled and slow.cancel_reason == "compacted"
+
+
+async def test_both_filters_drop_everything(store: kvstore.Store) -> None:
+    """etcd applies every filter: NOPUT and NODELETE together deliver no events at all."""
+    w = store.watch(P, END, filters=[WatchFilterType.NOPUT, WatchFilterType.NODELETE])
+    await store.put(P + b"a", b"1")
+    await store.delete_range(P + b"a")
+    w.request_progress()
+    resp = await asyncio.wait_for(anext(w), 5)
+    assert resp.is_progress_notify and resp.header.revision == 3
+
+
+async def test_a_watch_over_an_empty_range_is_refused(store: kvstore.Store) -> None:
+    """etcd: key >= range_end (other than "" and "\\0") is "mvcc: watcher range is empty"."""
+    with pytest.raises(kvstore.InvalidArgumentError) as err:
+        store.watch(b"b", b"a")
+    assert str(err.value) == "mvcc: watcher range is empty" and err.value.field == "range_end"

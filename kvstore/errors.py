@@ -109,6 +109,17 @@ class DuplicateKeyError(InvalidArgumentError):
         super().__init__("etcdserver: duplicate key given in txn request", "txn")
 
 
+class MalformedRequestError(InvalidArgumentError):
+    """Bytes on the wire that do not parse as the request message."""
+
+    fields: ClassVar[tuple[str, ...]] = ("message_type", "detail")
+
+    def __init__(self, message_type: str, detail: str = "") -> None:
+        self.message_type = message_type
+        self.detail = detail
+        super().__init__(f"etcdserver: malformed {message_type}: {detail}".rstrip(": "), "request")
+
+
 class KeyNotFoundError(InvalidArgumentError):
     """A put with ignore_value or ignore_lease names a key that does not exist."""
 

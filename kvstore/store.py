@@ -69,6 +69,7 @@ from kvstore.watch.history import HistoryReader
 from kvstore.watch.hub import (
     DEFAULT_MAX_PENDING_BYTES,
     DEFAULT_MAX_PENDING_EVENTS,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_PROGRESS_NOTIFY_INTERVAL,
     WatchHub,
 )
@@ -95,6 +96,7 @@ class Store:
         watch_max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS,
         watch_max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
         progress_notify_interval: float = DEFAULT_PROGRESS_NOTIFY_INTERVAL,
+        watch_max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         map_size: int = 0,
     ) -> None:
         defaults = Limits()
@@ -114,6 +116,7 @@ class Store:
             max_pending_events=watch_max_pending_events,
             max_pending_bytes=watch_max_pending_bytes,
             progress_notify_interval=progress_notify_interval,
+            max_response_bytes=watch_max_response_bytes,
         )
         self._hub.header = self._applier.header
         self._lessor = Lessor(self._applier.leases, self._revoke_expired)

@@ -30,6 +30,7 @@ _CLASSES: dict[str, type[e.KVError]] = {
         e.TooManyOpsError,
         e.DuplicateKeyError,
         e.KeyNotFoundError,
+        e.MalformedRequestError,
         e.ValueProvidedError,
         e.LeaseProvidedError,
         e.LeaseNotFoundError,

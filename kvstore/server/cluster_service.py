@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from kvstore.pb import rpc_pb2
 from kvstore.rpc.convert import header_to_pb
 from kvstore.server.rpc_errors import unary
 from kvstore.store import Store
@@ -25,7 +25,7 @@ class MemberInfo:
     client_urls: list[str] = field(default_factory=list)
 
 
-class ClusterService(rpc_pb2_grpc.ClusterServicer):
+class ClusterService:
     def __init__(self, store: Store, member: MemberInfo) -> None:
         self.store = store
         self.member = member

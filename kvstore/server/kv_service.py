@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import grpc
 
-from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from kvstore.pb import rpc_pb2
 from kvstore.rpc import convert
 from kvstore.server.rpc_errors import unary
 from kvstore.store import Store
 
 
-class KVService(rpc_pb2_grpc.KVServicer):
+class KVService:
     def __init__(self, store: Store) -> None:
         self.store = store
 

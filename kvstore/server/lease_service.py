@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 import grpc
 
 from kvstore.errors import KVError
-from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from kvstore.pb import rpc_pb2
 from kvstore.rpc.convert import header_to_pb
 from kvstore.server.rpc_errors import abort_internal, abort_with, unary
 from kvstore.store import Store
 
 
-class LeaseService(rpc_pb2_grpc.LeaseServicer):
+class LeaseService:
     def __init__(self, store: Store) -> None:
         self.store = store
 

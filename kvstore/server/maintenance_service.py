@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from kvstore.errors import KVError
-from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from kvstore.pb import rpc_pb2
 from kvstore.rpc.convert import header_to_pb
 from kvstore.server.rpc_errors import abort_internal, abort_with, unary
 from kvstore.store import Store
@@ -18,7 +18,7 @@ from kvstore.store import Store
 _CHUNK = 32 * 1024  # etcd's snapshot chunk size
 
 
-class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
+class MaintenanceService:
     def __init__(self, store: Store) -> None:
         self.store = store
 

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 import grpc
 
-from kvstore.pb import rpc_pb2_grpc
 from kvstore.server.cluster_service import ClusterService, MemberInfo
 from kvstore.server.kv_service import KVService
 from kvstore.server.lease_service import LeaseService
 from kvstore.server.maintenance_service import MaintenanceService
+from kvstore.server.registry import service_handler
 from kvstore.server.watch_service import WatchService
 from kvstore.store import Store
 
@@ -72,11 +72,15 @@ class Server:
             bound.append(f"http://{host}:{port}")
         self.client_urls = bound
         member = MemberInfo(self.name, [], self._advertise or bound)
-        rpc_pb2_grpc.add_KVServicer_to_server(KVService(self.store), server)  # type: ignore[no-untyped-call]
-        rpc_pb2_grpc.add_LeaseServicer_to_server(LeaseService(self.store), server)  # type: ignore[no-untyped-call]
-        rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(self.store, member), server)  # type: ignore[no-untyped-call]
-        rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(self.store), server)  # type: ignore[no-untyped-call]
-        server.add_generic_rpc_handlers((self.watch.handler(),))
+        server.add_generic_rpc_handlers(
+            (
+                service_handler("KV", KVService(self.store)),
+                service_handler("Lease", LeaseService(self.store)),
+                service_handler("Cluster", ClusterService(self.store, member)),
+                service_handler("Maintenance", MaintenanceService(self.store)),
+                self.watch.handler(),
+            )
+        )
         await server.start()
         self._server = server
         log.info("serving client requests on %s", ", ".join(bound))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import grpc
 
-from kvstore.pb import rpc_pb2
 from kvstore.rpc.watch_codec import EventBlobCache
 from kvstore.server.watch_stream import WatchStream
 from kvstore.store import Store
@@ -29,9 +28,5 @@ class WatchService:
             self.streams.discard(stream)
 
     def handler(self) -> grpc.GenericRpcHandler:
-        method = grpc.stream_stream_rpc_method_handler(
-            self.watch,
-            request_deserializer=rpc_pb2.WatchRequest.FromString,
-            response_serializer=_as_is,
-        )
+        method = grpc.stream_stream_rpc_method_handler(self.watch, response_serializer=_as_is)
         return grpc.method_handlers_generic_handler("etcdserverpb.Watch", {"Watch": method})

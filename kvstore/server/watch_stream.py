@@ -23,6 +23,8 @@ from kvstore.errors import CompactedError, KVError
 from kvstore.messages import WatchFilterType
 from kvstore.pb import rpc_pb2
 from kvstore.rpc.watch_codec import EventBlobCache, encode_header, varint, watch_response
+from kvstore.server.registry import parse
+from kvstore.server.rpc_errors import abort_with
 from kvstore.store import Store
 from kvstore.watch.watcher import BatchKind, Watcher
 
@@ -48,6 +50,7 @@ class WatchStream:
         self._wakeup: asyncio.Future[None] | None = None
         self._header_rev = -1
         self._header_bytes = b""
+        self.error: KVError | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -78,12 +81,16 @@ class WatchStream:
     async def _read_loop(self) -> None:
         try:
             while True:
-                request: Any = await self.context.read()
-                if request is grpc.aio.EOF:
+                data: Any = await self.context.read()
+                if data is grpc.aio.EOF:
                     return  # half-closed by the client: keep sending, as etcd does
-                self._handle(request)
+                self._handle(parse(rpc_pb2.WatchRequest, data))
         except asyncio.CancelledError:
             raise
+        except KVError as err:  # a request that does not parse ends the stream with its status
+            self.error = err
+            self._closing = True
+            self._wake()
         except Exception as exc:  # a broken stream: stop the sender too
             log.debug("watch stream read failed: %r", exc)
             self._closing = True
@@ -180,6 +187,8 @@ class WatchStream:
                 self.responses_sent += 1
                 continue
             if self._closing:
+                if self.error is not None:
+                    await abort_with(context, self.error)
                 return
             self._wakeup = loop.create_future()
             try:

@@ -19,11 +19,20 @@ class HistoryChunk(NamedTuple):
 class HistoryReader:
     """Reads events of a key range between two revisions, whole revisions at a time."""
 
-    def __init__(self, backend: Backend, applier: Applier, *, max_events: int = 1000, max_rows: int = 10_000):
+    def __init__(
+        self,
+        backend: Backend,
+        applier: Applier,
+        *,
+        max_events: int = 1000,
+        max_rows: int = 10_000,
+        max_bytes: int = 2 << 20,
+    ):
         self.backend = backend
         self.applier = applier
         self.max_events = max_events
         self.max_rows = max_rows
+        self.max_bytes = max_bytes
 
     def read(
         self,
@@ -37,7 +46,8 @@ class HistoryReader:
         no_delete: bool = False,
     ) -> HistoryChunk:
         """Events with start <= revision <= end; stops early at a revision boundary once
-        `max_events` events or `max_rows` rows have been read. Raises CompactedError if
+        `max_events` events, `max_bytes` bytes of keys and values or `max_rows` rows have
+        been read. Raises CompactedError if
         `start` is below the compact revision."""
         if not range_end:
 
@@ -56,6 +66,7 @@ class HistoryReader:
         db = self.backend.history_db
         events: list[Event] = []
         rows = 0
+        size = 0
         next_rev = end + 1
         with self.backend.read() as txn:
             with index.lock:
@@ -70,7 +81,7 @@ class HistoryReader:
                 if main > end:
                     break
                 if main != last_main:
-                    if len(events) >= self.max_events or rows >= self.max_rows:
+                    if len(events) >= self.max_events or rows >= self.max_rows or size >= self.max_bytes:
                         next_rev = main
                         break
                     last_main = main
@@ -82,6 +93,7 @@ class HistoryReader:
                 if (no_put and is_put) or (no_delete and not is_put):
                     continue
                 events.append(Event(EventType.PUT if is_put else EventType.DELETE, kv))
+                size += len(kv.key) + len(kv.value)
             if prev_kv and events:
                 events = self._with_prev(txn, events)
         return HistoryChunk(events, next_rev)

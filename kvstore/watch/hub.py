@@ -23,6 +23,7 @@ from kvstore.watch.watcher import Watcher
 DEFAULT_MAX_PENDING_EVENTS = 10_000
 DEFAULT_MAX_PENDING_BYTES = 16 << 20
 DEFAULT_PROGRESS_NOTIFY_INTERVAL = 600.0  # etcd's default, ten minutes
+DEFAULT_MAX_RESPONSE_BYTES = 2 << 20  # below the 4 MiB most gRPC clients accept by default
 
 _Variant = tuple[bool, bool, bool]  # (prev_kv, no_put, no_delete)
 
@@ -53,16 +54,38 @@ def _variant(w: Watcher) -> _Variant:
     return (w.prev_kv, WatchFilterType.NOPUT in w.filters, WatchFilterType.NODELETE in w.filters)
 
 
-def _shape(events: list[Event], variant: _Variant) -> tuple[tuple[Event, ...], int]:
+_EVENT_OVERHEAD = 24  # bytes of protobuf framing per event, roughly
+
+
+def _shape(events: list[Event], variant: _Variant, max_bytes: int) -> list[tuple[tuple[Event, ...], int]]:
+    """The events a variant wants, as tuples of whole revisions of about `max_bytes` at most
+    (a single larger revision stays whole), each with its size."""
     prev_kv, no_put, no_delete = variant
     if no_put:
         events = [e for e in events if e.type != EventType.PUT]
     if no_delete:
         events = [e for e in events if e.type != EventType.DELETE]
-    if prev_kv:
-        nbytes = sum(len(e.kv.key) + len(e.kv.value) + (len(e.prev_kv.value) if e.prev_kv else 0) for e in events)
-        return tuple(events), nbytes
-    return tuple([Event(e.type, e.kv) for e in events]), sum(len(e.kv.key) + len(e.kv.value) for e in events)
+    if not events:
+        return []
+    if not prev_kv:
+        events = [Event(e.type, e.kv) for e in events]
+    pieces: list[tuple[tuple[Event, ...], int]] = []
+    start = 0
+    size = 0
+    last_rev = 0
+    for i, e in enumerate(events):
+        kv = e.kv
+        rev = kv.mod_revision
+        if size >= max_bytes and rev != last_rev:
+            pieces.append((tuple(events[start:i]), size))
+            start = i
+            size = 0
+        size += len(kv.key) + len(kv.value) + _EVENT_OVERHEAD
+        if prev_kv and e.prev_kv is not None:
+            size += len(e.prev_kv.key) + len(e.prev_kv.value) + _EVENT_OVERHEAD
+        last_rev = rev
+    pieces.append((tuple(events[start:]) if start else tuple(events), size))
+    return pieces
 
 
 class WatchHub:
@@ -74,8 +97,11 @@ class WatchHub:
         max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
         progress_notify_interval: float = DEFAULT_PROGRESS_NOTIFY_INTERVAL,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.history = history
+        self.max_response_bytes = max_response_bytes
+        history.max_bytes = max_response_bytes
         self.revision = revision  # every event up to here has been handed to the watchers
         self.header = ResponseHeader()
         self.max_pending_events = max_pending_events
@@ -196,12 +222,10 @@ class WatchHub:
 
     def _fan_out(self, group: _Group, events: list[Event], revision: int, overflow: list[Watcher]) -> None:
         for variant, watchers in group.variants.items():
-            shaped, nbytes = _shape(events, variant)
-            if not shaped:
-                continue
-            for w in watchers:
-                if w.deliver(shaped, revision, nbytes):
-                    overflow.append(w)
+            for shaped, nbytes in _shape(events, variant, self.max_response_bytes):
+                for w in watchers:
+                    if w.deliver(shaped, revision, nbytes):
+                        overflow.append(w)
 
     def _demote(self, w: Watcher) -> None:
         """Move a watcher whose buffer overflowed to history catch-up."""

@@ -73,7 +73,7 @@ class Watcher:
         self.next_revision = 0  # while unsynced: the first revision still to read from history
         self.cancel_reason = ""
         self._min_rev = 0  # a watch of a future revision skips events below it
-        self._pending: deque[tuple[Event, ...]] = deque()
+        self._pending: deque[tuple[tuple[Event, ...], int]] = deque()  # (events, size in bytes)
         self._pending_events = 0
         self._pending_bytes = 0
         self._header_rev = 0
@@ -135,7 +135,7 @@ class Watcher:
             events = tuple(e for e in events if e.kv.mod_revision >= self._min_rev)
             if not events:
                 return False
-        self._pending.append(events)
+        self._pending.append((events, nbytes))
         self._pending_events += len(events)
         self._pending_bytes += nbytes
         self._header_rev = revision
@@ -151,7 +151,7 @@ class Watcher:
 
     def drop_buffer(self) -> int:
         """Forget buffered events; return the first revision among them (0 if none)."""
-        first = self._pending[0][0].kv.mod_revision if self._pending else 0
+        first = self._pending[0][0][0].kv.mod_revision if self._pending else 0
         self._pending.clear()
         self._pending_events = 0
         self._pending_bytes = 0
@@ -175,10 +175,18 @@ class Watcher:
         """
         pending = self._pending
         if pending:
-            chunks = list(pending)
-            pending.clear()
-            self._pending_events = 0
-            self._pending_bytes = 0
+            # Whole chunks, up to the response size limit (always at least one).
+            limit = self._hub.max_response_bytes
+            events, size = pending.popleft()
+            chunks = [events]
+            taken = len(events)
+            while pending and size + pending[0][1] <= limit:
+                events, nbytes = pending.popleft()
+                chunks.append(events)
+                size += nbytes
+                taken += len(events)
+            self._pending_events -= taken
+            self._pending_bytes -= size
             return Batch(BatchKind.EVENTS, chunks, self._header_rev)
         if self._closed:
             return _END

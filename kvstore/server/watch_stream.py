@@ -114,7 +114,7 @@ class WatchStream:
                 self._next_id += 1
             watch_id = self._next_id
             self._next_id += 1
-        elif watch_id in self.watchers or watch_id < 0:
+        elif watch_id in self.watchers or watch_id == INVALID_WATCH_ID:
             self._send_control(current, INVALID_WATCH_ID, created=True, canceled=True, cancel_reason=_DUPLICATE_ID)
             return
         key = req.key or b"\0"  # an empty key watches from the smallest key, as in etcd

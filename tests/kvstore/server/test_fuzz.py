@@ -168,3 +168,69 @@ async def test_garbage_on_the_streams(served: Served) -> None:
             assert exc.code() != grpc.StatusCode.OK
         call.cancel()
     assert (await served.store.put(b"after", b"ok")).header.revision == 2
+
+
+def absurd_watch_requests() -> st.SearchStrategy[rpc_pb2.WatchRequest]:
+    create = st.builds(
+        rpc_pb2.WatchCreateRequest,
+        key=key,
+        range_end=key,
+        start_revision=int64,
+        progress_notify=st.booleans(),
+        filters=st.lists(enum, max_size=3),
+        prev_kv=st.booleans(),
+        watch_id=int64,
+        fragment=st.booleans(),
+    )
+    return st.one_of(
+        st.builds(rpc_pb2.WatchRequest, create_request=create),
+        st.builds(rpc_pb2.WatchRequest, cancel_request=st.builds(rpc_pb2.WatchCancelRequest, watch_id=int64)),
+        st.just(rpc_pb2.WatchRequest(progress_request=rpc_pb2.WatchProgressRequest())),
+        st.just(rpc_pb2.WatchRequest()),  # a request holding nothing
+    )
+
+
+async def test_absurd_watch_and_keep_alive_requests(served: Served) -> None:
+    """etcd: odd creates are refused one by one (created+canceled with a reason) or served;
+    the stream keeps answering, and keep-alives for absurd IDs answer TTL 0."""
+    await served.store.put(b"seed", b"1")
+    drawn: list[rpc_pb2.WatchRequest] = []
+
+    @settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(absurd_watch_requests())
+    def collect(req: rpc_pb2.WatchRequest) -> None:
+        drawn.append(req)
+
+    collect()
+    watch = served.channel.stream_stream(
+        "/etcdserverpb.Watch/Watch",
+        request_serializer=rpc_pb2.WatchRequest.SerializeToString,
+        response_deserializer=rpc_pb2.WatchResponse.FromString,
+    )
+    call = watch()
+    for req in drawn:
+        await call.write(req)
+    # A final create with a fresh ID proves the stream still works after all of that.
+    await call.write(
+        rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(key=b"seed", watch_id=(1 << 62) + 1))
+    )
+    while True:
+        msg = await asyncio.wait_for(call.read(), 20)
+        assert isinstance(msg, rpc_pb2.WatchResponse)
+        if msg.created and msg.watch_id == (1 << 62) + 1:
+            assert not msg.canceled
+            break
+    call.cancel()
+
+    keep_alive = served.channel.stream_stream(
+        "/etcdserverpb.Lease/LeaseKeepAlive",
+        request_serializer=rpc_pb2.LeaseKeepAliveRequest.SerializeToString,
+        response_deserializer=rpc_pb2.LeaseKeepAliveResponse.FromString,
+    )
+    ka = keep_alive()
+    for lease_id in (0, -1, 1, -(1 << 63), (1 << 63) - 1):
+        await ka.write(rpc_pb2.LeaseKeepAliveRequest(ID=lease_id))
+        resp = await asyncio.wait_for(ka.read(), 10)
+        assert isinstance(resp, rpc_pb2.LeaseKeepAliveResponse) and resp.TTL == 0 and resp.ID == lease_id
+    ka.cancel()
+    assert served.store.revision == 2

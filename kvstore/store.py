@@ -17,7 +17,7 @@ import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
-from kvstore.errors import EmptyKeyError, InvalidArgumentError, StoreClosedError
+from kvstore.errors import EmptyKeyError, StoreClosedError
 from kvstore.lease import Lessor
 from kvstore.messages import (
     CompactionRequest,
@@ -350,9 +350,7 @@ class Store:
 
     async def lease_grant(self, ttl: int, id: int = 0) -> LeaseGrantResponse:
         ttl = as_int(ttl, "ttl")
-        lease_id = as_int(id, "id")
-        if lease_id < 0:
-            raise InvalidArgumentError("etcdserver: lease ID must be positive", "id")
+        lease_id = as_int(id, "id")  # etcd takes any non-zero ID, negative ones included
         if lease_id == 0:
             leases = self._applier.leases
             lease_id = random.getrandbits(63)

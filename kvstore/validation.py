@@ -124,26 +124,32 @@ def check_delete(req: DeleteRangeRequest) -> None:
 
 
 def check_txn(req: TxnRequest, limits: Limits) -> int:
-    """Validate a txn and its nested txns; return the request size in bytes."""
-    size = _check_txn(req, limits)
+    """Validate a txn and its nested txns; return the request size in bytes.
+
+    As etcd's checkTxnRequest: the longest of compare/success/failure must fit
+    max_txn_ops, compare keys must not be empty, and a nested txn gets what its parent's
+    longest list leaves of the budget. Then checkIntervals looks for duplicate keys.
+    """
+    size = _check_txn(req, limits.max_txn_ops)
     _check_intervals(req.success)
     _check_intervals(req.failure)
     return size
 
 
-def _check_txn(req: TxnRequest, limits: Limits) -> int:
+def _check_txn(req: TxnRequest, budget: int) -> int:
     for name in ("compare", "success", "failure"):
         if not isinstance(getattr(req, name), tuple):
             raise InvalidArgumentError(f"txn {name} must be a tuple of requests", name)
-    n = limits.max_txn_ops
-    for name, ops in (("compare", req.compare), ("success", req.success), ("failure", req.failure)):
-        if len(ops) > n:
-            raise TooManyOpsError(len(ops), n, name)
+    lengths = {"compare": len(req.compare), "success": len(req.success), "failure": len(req.failure)}
+    longest = max(lengths, key=lambda name: lengths[name])
+    opc = lengths[longest]
+    if opc > budget:
+        raise TooManyOpsError(opc, budget, longest)
     size = _OP_OVERHEAD
     for c in req.compare:
         size += _check_compare(c)
     for op in (*req.success, *req.failure):
-        size += _check_op(op, limits)
+        size += _check_op(op, budget - opc)
     return size
 
 
@@ -155,12 +161,14 @@ def _check_compare(c: Compare) -> int:
     _require_bytes(c.key, "compare.key")
     _require_bytes(c.value, "compare.value")
     _require_bytes(c.range_end, "compare.range_end")
+    if not c.key:
+        raise EmptyKeyError("compare.key")
     for name in ("version", "create_revision", "mod_revision", "lease"):
         as_int(getattr(c, name), "compare." + name)
     return len(c.key) + len(c.value) + len(c.range_end) + _OP_OVERHEAD
 
 
-def _check_op(op: RequestOp, limits: Limits) -> int:
+def _check_op(op: RequestOp, budget: int) -> int:
     if isinstance(op, PutRequest):
         check_put(op)
         return put_size(op)
@@ -171,7 +179,7 @@ def _check_op(op: RequestOp, limits: Limits) -> int:
         check_range(op)
         return len(op.key) + len(op.range_end) + _OP_OVERHEAD
     if isinstance(op, TxnRequest):
-        return _check_txn(op, limits)
+        return _check_txn(op, budget)
     raise InvalidArgumentError(f"txn op must be a request, got {type(op).__name__}", "txn")
 
 

@@ -38,7 +38,7 @@ class ClusterService:
     async def MemberList(
         self, request: rpc_pb2.MemberListRequest, context: grpc.aio.ServicerContext
     ) -> rpc_pb2.MemberListResponse:
-        header = header_to_pb(self.store.header())
+        header = header_to_pb(self.store.header(0))  # etcd's cluster headers carry no revision
         return rpc_pb2.MemberListResponse(header=header, members=self._members())
 
     async def _single_node(self, context: grpc.aio.ServicerContext) -> None:

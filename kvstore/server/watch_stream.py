@@ -130,9 +130,9 @@ class WatchStream:
                 watch_id=watch_id,
             )
         except CompactedError as err:
-            # etcd creates the watch, then cancels it with the compact revision.
+            # etcd creates the watch, then cancels it with the compact revision (no revision).
             self._send_control(current, watch_id, created=True)
-            self._send_control(current, watch_id, canceled=True, compact_revision=err.compact_revision)
+            self._send_control(0, watch_id, canceled=True, compact_revision=err.compact_revision)
             return
         except (KVError, ValueError) as err:
             reason = err.message if isinstance(err, KVError) else f"etcdserver: invalid watch request: {err}"
@@ -219,7 +219,7 @@ class WatchStream:
         del self.watchers[w.watch_id]
         w.listener = None
         if kind is BatchKind.COMPACTED:
-            header = self.store.header(self.store.revision)
+            header = self.store.header(0)  # etcd's compaction cancel carries no revision
             return watch_response(header, w.watch_id, canceled=True, compact_revision=batch.revision)
         # END: the store is shutting down under us.
         self._closing = True

@@ -161,3 +161,24 @@ async def test_malformed_records_inside_a_txn(store: kvstore.Store) -> None:
         await store.txn(compare=[kvstore.Compare(0, 0, b"k", version="1")])  # type: ignore[arg-type]
     assert err.value.field == "compare.version"
     await assert_unchanged(store, 1)
+
+
+async def test_nested_txns_share_the_op_budget(store: kvstore.Store) -> None:
+    """etcd's checkTxnRequest: a nested txn may use only what its parent's longest list
+    leaves of max_txn_ops; compare keys must not be empty."""
+    reads = [RangeRequest(b"a")] * 100
+    too_big = TxnRequest(success=(RangeRequest(b"a"),) * 28)
+    await store.txn(success=[*reads, TxnRequest(success=(RangeRequest(b"a"),) * 27)])
+    with pytest.raises(TooManyOpsError) as err:
+        await store.txn(success=[*reads, too_big])
+    assert err.value.limit == 27  # 128 minus the 101 ops of the outer success list
+    with pytest.raises(TooManyOpsError):
+        await store.txn(compare=[compare_version(b"a", "=", 0)] * 101, success=[too_big])
+    with pytest.raises(EmptyKeyError) as empty:
+        await store.txn(compare=[compare_version(b"", "=", 0)])
+    assert empty.value.field == "compare.key"
+    with pytest.raises(EmptyKeyError):  # checked before duplicate keys, as etcd does
+        await store.txn(
+            compare=[compare_version(b"", "=", 0)], success=[PutRequest(b"d", b"1"), PutRequest(b"d", b"2")]
+        )
+    await assert_unchanged(store, 1)

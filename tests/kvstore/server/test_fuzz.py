@@ -54,7 +54,9 @@ def absurd_requests() -> st.SearchStrategy[tuple[str, bytes]]:
         min_mod_revision=int64,
         max_create_revision=int64,
     )
-    put_req = st.builds(rpc_pb2.PutRequest, key=key, value=st.binary(max_size=16), lease=int64, ignore_value=st.booleans())
+    put_req = st.builds(
+        rpc_pb2.PutRequest, key=key, value=st.binary(max_size=16), lease=int64, ignore_value=st.booleans()
+    )
     delete_req = st.builds(rpc_pb2.DeleteRangeRequest, key=key, range_end=key)
     compare = st.builds(rpc_pb2.Compare, result=enum, target=enum, key=key, version=int64, range_end=key)
     op = st.one_of(
@@ -231,6 +233,6 @@ async def test_absurd_watch_and_keep_alive_requests(served: Served) -> None:
     for lease_id in (0, -1, 1, -(1 << 63), (1 << 63) - 1):
         await ka.write(rpc_pb2.LeaseKeepAliveRequest(ID=lease_id))
         resp = await asyncio.wait_for(ka.read(), 10)
-        assert isinstance(resp, rpc_pb2.LeaseKeepAliveResponse) and resp.TTL == 0 and resp.ID == lease_id
+        assert isinstance(resp, rpc_pb2.LeaseKeepAliveResponse) and resp.TTL == 0 and lease_id == resp.ID
     ka.cancel()
     assert served.store.revision == 2

@@ -15,6 +15,7 @@ from tests.servers import REPO_ROOT, KvsServer
 
 P = b"/serve/"
 END = kvstore.prefix_range_end(P)
+SERVE = [sys.executable, "-m", "kvstore.cli", "serve"]
 
 
 async def test_sigterm_finishes_writes_and_exits_cleanly(tmp_path: Path) -> None:
@@ -90,8 +91,7 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     """A second server on a taken port exits 1 with a message instead of sharing it."""
     with KvsServer(tmp_path / "first") as first:
         out = subprocess.run(
-            [sys.executable, "-m", "kvstore.cli", "serve", "--data-dir", str(tmp_path / "second")]
-            + ["--listen-client-urls", first.url],
+            [*SERVE, "--data-dir", str(tmp_path / "second"), "--listen-client-urls", first.url],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
@@ -106,7 +106,7 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
 def test_bad_listen_urls_are_refused(tmp_path: Path, url: str) -> None:
     """Flags are checked before anything starts: exit 2 naming the flag."""
     out = subprocess.run(
-        [sys.executable, "-m", "kvstore.cli", "serve", "--data-dir", str(tmp_path), "--listen-client-urls", url],
+        [*SERVE, "--data-dir", str(tmp_path), "--listen-client-urls", url],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -35,7 +35,6 @@ from kvstore.messages import (
     LeaseRevokeResponse,
     LeaseStatus,
     LeaseTimeToLiveResponse,
-    PutRequest,
     PutResponse,
     RangeRequest,
     RangeResponse,
@@ -63,6 +62,9 @@ from kvstore.validation import (
     check_put,
     check_size,
     check_txn,
+    put_request,
+    put_size,
+    range_request,
 )
 from kvstore.version import __version__
 from kvstore.watch.history import HistoryReader
@@ -75,8 +77,6 @@ from kvstore.watch.hub import (
 )
 from kvstore.watch.watcher import Watcher
 
-_INT64_MIN = -(1 << 63)
-_INT64_MAX = (1 << 63) - 1
 DEFAULT_MIN_LEASE_TTL = 2  # etcd's default: 1.5 x the election timeout, rounded up
 _LOCAL_MEMBER_ID = b"member_id"
 _LOCAL_CLUSTER_ID = b"cluster_id"
@@ -210,19 +210,12 @@ class Store:
         ignore_value: bool = False,
         ignore_lease: bool = False,
     ) -> PutResponse:
-        # Fast path for the common types; anything else goes through the converters.
-        if type(key) is not bytes:
-            key = as_bytes(key, "key")
-        if type(value) is not bytes:
-            value = as_bytes(value, "value")
-        if type(lease) is not int or not _INT64_MIN <= lease <= _INT64_MAX:
-            lease = as_int(lease, "lease")
-        req = PutRequest(key, value, lease, bool(prev_kv), bool(ignore_value), bool(ignore_lease))
-        if not key:
+        req = put_request(key, value, lease, prev_kv, ignore_value, ignore_lease)
+        if not req.key:
             raise EmptyKeyError()
         if ignore_value or ignore_lease:
             check_put(req)
-        size = len(key) + len(value) + 16
+        size = put_size(req)
         if size > self.limits.max_request_bytes:
             check_size(size, self.limits)
         result: PutResponse = await self._write(req, size)
@@ -246,34 +239,23 @@ class Store:
         max_create_revision: int = 0,
     ) -> RangeResponse:
         self._check_open()
-        if type(key) is not bytes:
-            key = as_bytes(key, "key")
-        if type(range_end) is not bytes:
-            range_end = as_bytes(range_end, "range_end")
-        ints = (limit, revision, min_mod_revision, max_mod_revision, min_create_revision, max_create_revision)
-        if any(type(n) is not int or not _INT64_MIN <= n <= _INT64_MAX for n in ints):
-            names = ("limit", "revision", "min_mod_revision", "max_mod_revision")
-            for name, n in zip((*names, "min_create_revision", "max_create_revision"), ints, strict=True):
-                as_int(n, name)
-        order = as_enum(SortOrder, sort_order, "sort_order") if sort_order else SortOrder.NONE
-        target = as_enum(SortTarget, sort_target, "sort_target") if sort_target else SortTarget.KEY
-        if not key:
-            raise EmptyKeyError()
-        req = RangeRequest(
+        req = range_request(
             key,
             range_end,
             limit,
             revision,
-            order,
-            target,
-            bool(serializable),
-            bool(keys_only),
-            bool(count_only),
+            sort_order,
+            sort_target,
+            serializable,
+            keys_only,
+            count_only,
             min_mod_revision,
             max_mod_revision,
             min_create_revision,
             max_create_revision,
         )
+        if not req.key:
+            raise EmptyKeyError()
         return self.range_now(req)
 
     def range_now(self, req: RangeRequest) -> RangeResponse:

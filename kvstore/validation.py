@@ -77,6 +77,75 @@ def as_enum(enum: type[_E], value: object, field: str) -> _E:
         raise InvalidArgumentError(f"{field}: unknown {enum.__name__} value {value!r}", field) from None
 
 
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
+_RANGE_INTS = (
+    "limit",
+    "revision",
+    "min_mod_revision",
+    "max_mod_revision",
+    "min_create_revision",
+    "max_create_revision",
+)
+
+
+def put_request(
+    key: object, value: object, lease: object, prev_kv: object, ignore_value: object, ignore_lease: object
+) -> PutRequest:
+    """A PutRequest from caller arguments: bytes or str key and value, an int64 lease."""
+    # Fast path for the common types; anything else goes through the converters.
+    if type(key) is not bytes:
+        key = as_bytes(key, "key")
+    if type(value) is not bytes:
+        value = as_bytes(value, "value")
+    if type(lease) is not int or not INT64_MIN <= lease <= INT64_MAX:
+        lease = as_int(lease, "lease")
+    return PutRequest(key, value, lease, bool(prev_kv), bool(ignore_value), bool(ignore_lease))
+
+
+def range_request(
+    key: object,
+    range_end: object,
+    limit: object,
+    revision: object,
+    sort_order: object,
+    sort_target: object,
+    serializable: object,
+    keys_only: object,
+    count_only: object,
+    min_mod_revision: object,
+    max_mod_revision: object,
+    min_create_revision: object,
+    max_create_revision: object,
+) -> RangeRequest:
+    """A RangeRequest from caller arguments: bytes or str keys, int64 numbers, known enums."""
+    if type(key) is not bytes:
+        key = as_bytes(key, "key")
+    if type(range_end) is not bytes:
+        range_end = as_bytes(range_end, "range_end")
+    ints = (limit, revision, min_mod_revision, max_mod_revision, min_create_revision, max_create_revision)
+    if any(type(n) is not int or not INT64_MIN <= n <= INT64_MAX for n in ints):
+        for name, n in zip(_RANGE_INTS, ints, strict=True):
+            as_int(n, name)
+    order = as_enum(SortOrder, sort_order, "sort_order") if sort_order else SortOrder.NONE
+    target = as_enum(SortTarget, sort_target, "sort_target") if sort_target else SortTarget.KEY
+    return RangeRequest(
+        key,
+        range_end,
+        limit,  # type: ignore[arg-type]
+        revision,  # type: ignore[arg-type]
+        order,
+        target,
+        bool(serializable),
+        bool(keys_only),
+        bool(count_only),
+        min_mod_revision,  # type: ignore[arg-type]
+        max_mod_revision,  # type: ignore[arg-type]
+        min_create_revision,  # type: ignore[arg-type]
+        max_create_revision,  # type: ignore[arg-type]
+    )
+
+
 def check_size(size: int, limits: Limits) -> int:
     if size > limits.max_request_bytes:
         raise RequestTooLargeError(size, limits.max_request_bytes)

@@ -36,9 +36,7 @@ from kvstore.messages import (
     LeaseLeasesResponse,
     LeaseRevokeResponse,
     LeaseTimeToLiveResponse,
-    PutRequest,
     PutResponse,
-    RangeRequest,
     RangeResponse,
     RequestOp,
     SortOrder,
@@ -51,7 +49,7 @@ from kvstore.messages import (
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from kvstore.rpc import convert
 from kvstore.rpc.status import from_status
-from kvstore.validation import as_bytes, as_enum, as_int
+from kvstore.validation import as_bytes, as_enum, as_int, put_request, range_request
 
 _T = TypeVar("_T")
 _READ_RETRY_MAX = 2.0
@@ -161,14 +159,7 @@ class Client:
         ignore_value: bool = False,
         ignore_lease: bool = False,
     ) -> PutResponse:
-        req = PutRequest(
-            as_bytes(key, "key"),
-            as_bytes(value, "value"),
-            as_int(lease, "lease"),
-            bool(prev_kv),
-            bool(ignore_value),
-            bool(ignore_lease),
-        )
+        req = put_request(key, value, lease, prev_kv, ignore_value, ignore_lease)
         resp = await self._call(self._kv.Put, convert.put_to_pb(req))
         return convert.put_response_from_pb(resp)
 
@@ -189,20 +180,20 @@ class Client:
         min_create_revision: int = 0,
         max_create_revision: int = 0,
     ) -> RangeResponse:
-        req = RangeRequest(
-            as_bytes(key, "key"),
-            as_bytes(range_end, "range_end"),
-            as_int(limit, "limit"),
-            as_int(revision, "revision"),
-            as_enum(SortOrder, sort_order, "sort_order"),
-            as_enum(SortTarget, sort_target, "sort_target"),
-            bool(serializable),
-            bool(keys_only),
-            bool(count_only),
-            as_int(min_mod_revision, "min_mod_revision"),
-            as_int(max_mod_revision, "max_mod_revision"),
-            as_int(min_create_revision, "min_create_revision"),
-            as_int(max_create_revision, "max_create_revision"),
+        req = range_request(
+            key,
+            range_end,
+            limit,
+            revision,
+            sort_order,
+            sort_target,
+            serializable,
+            keys_only,
+            count_only,
+            min_mod_revision,
+            max_mod_revision,
+            min_create_revision,
+            max_create_revision,
         )
         resp = await self._read(self._kv.Range, convert.range_to_pb(req))
         return convert.range_response_from_pb(resp)

@@ -35,14 +35,24 @@ class Config:
     fanout_timeout: float = 60.0  # seconds to wait for the last delivery once the writes are done
     # the bare-Python references loop until they have run this long
     reference_min_seconds: float = 0.2
+    # d) network (bench net): servers in subprocesses on loopback
+    net_repeat: int = 5  # repetitions of the net figures (each starts servers and processes: slower)
+    net_clients: int = 32  # durable puts: concurrent clients, each with its own kvstore.connect()
+    net_write_seconds: float = 2.0
+    net_watchers: tuple[int, ...] = (1, 10, 100, 1000)  # watch streams, one connection each
+    net_events: int = 2_000
+    net_receiver_procs: int = 2  # processes the lean watch receivers are spread over
+    net_timeout: float = 120.0  # seconds to wait for the last delivery once the writes are done
 
 
 def make_config(*, quick: bool, repeat: int | None, tmp_base: str | None) -> Config:
     if not quick:
-        return Config(quick=False, repeat=5 if repeat is None else repeat, tmp_base=tmp_base)
+        n = 5 if repeat is None else repeat
+        return Config(quick=False, repeat=n, tmp_base=tmp_base, net_repeat=n)
     return Config(
         quick=True,
         repeat=2 if repeat is None else repeat,
+        net_repeat=1 if repeat is None else repeat,
         tmp_base=tmp_base,
         write_seconds=0.15,
         read_keys=2_000,
@@ -50,6 +60,10 @@ def make_config(*, quick: bool, repeat: int | None, tmp_base: str | None) -> Con
         fanout_events=200,
         fanout_timeout=20.0,
         reference_min_seconds=0.02,
+        net_write_seconds=0.3,
+        net_watchers=(1, 10),
+        net_events=200,
+        net_timeout=30.0,
     )
 
 
@@ -77,8 +91,8 @@ class Measured(Generic[T]):
         return [self.warmup, *self.samples]
 
 
-def interleaved(cfg: Config, runs: Sequence[Callable[[], T]]) -> list[Measured[T]]:
-    """Warm each run up once, then repeat them in turn `cfg.repeat` times.
+def interleaved(cfg: Config, runs: Sequence[Callable[[], T]], *, repeat: int | None = None) -> list[Measured[T]]:
+    """Warm each run up once, then repeat them in turn `repeat` (default `cfg.repeat`) times.
 
     Interleaving puts a figure and its reference under the same conditions (page cache,
     CPU frequency, other load) rather than measuring one after the other.
@@ -87,7 +101,7 @@ def interleaved(cfg: Config, runs: Sequence[Callable[[], T]]) -> list[Measured[T
     for run in runs:
         gc.collect()
         measured.append(Measured(run(), []))
-    for _ in range(cfg.repeat):
+    for _ in range(cfg.repeat if repeat is None else repeat):
         for m, run in zip(measured, runs, strict=True):
             gc.collect()
             m.samples.append(run())

@@ -27,6 +27,10 @@ class Figure:
     target: float | None = None  # met when the median is at least this
     failures: list[str] = field(default_factory=list)  # non-empty: the row is FAILED
     details: list[dict[str, Any]] = field(default_factory=list)  # one per repetition, for --json
+    more: list[tuple[str, list[float]]] = field(default_factory=list)  # further references: (label, samples)
+    ratio_target: float | None = None  # met when ours/reference is at least this
+    ratio_target_of: str = ""  # what the reference is, for the target column (e.g. "etcd")
+    target_skipped: str = ""  # shown in the target column when the target could not be checked
 
     @property
     def summary(self) -> Summary:
@@ -45,9 +49,18 @@ class Figure:
 
     @property
     def target_met(self) -> bool | None:
+        if self.ratio_target is not None:
+            ratio = self.ratio
+            return not self.failures and ratio is not None and ratio >= self.ratio_target
         if self.target is None:
             return None
         return not self.failures and self.summary.median >= self.target
+
+    def more_ratio(self, samples: list[float]) -> float | None:
+        ref = summarize(samples) if samples else None
+        if ref is None or ref.median <= 0:
+            return None
+        return self.summary.median / ref.median
 
     def to_json(self) -> dict[str, Any]:
         s = self.summary
@@ -74,9 +87,28 @@ class Figure:
                 "wide_spread": ref.wide,
             }
             out["ratio"] = self.ratio
+        if self.more:
+            out["more_references"] = [
+                {
+                    "label": label,
+                    "samples": samples,
+                    "median": summarize(samples).median,
+                    "min": summarize(samples).min,
+                    "max": summarize(samples).max,
+                    "wide_spread": summarize(samples).wide,
+                    "ratio": self.more_ratio(samples),
+                }
+                for label, samples in self.more
+                if samples
+            ]
         if self.target is not None:
             out["target"] = self.target
             out["target_met"] = self.target_met
+        if self.ratio_target is not None:
+            out["ratio_target"] = self.ratio_target
+            out["target_met"] = self.target_met
+        if self.target_skipped:
+            out["target_skipped"] = self.target_skipped
         return out
 
 
@@ -117,11 +149,19 @@ def load_average() -> str:
         return "?"
 
 
+def _etcd() -> str:
+    from bench.servers import etcd_version, find_etcd
+
+    path = find_etcd()
+    return f"etcd {etcd_version(path)} on the PATH" if path else "no etcd on the PATH"
+
+
 def machine_info(cfg: Config) -> dict[str, str]:
     import lmdb
 
     base = cfg.tmp_base or tempfile.gettempdir()
     return {
+        "etcd": _etcd(),
         "cpus": str(os.cpu_count() or "?"),
         "platform": platform.platform(),
         "machine": platform.machine(),
@@ -138,7 +178,7 @@ def machine_lines(info: dict[str, str]) -> list[str]:
     return [
         f"machine: {info['cpus']} CPUs, {info['machine']}, {info['platform']}; load average {info['load_at_start']}",
         f"python {info['python']}, lmdb {info['lmdb']}, msgpack {info['msgpack']}",
-        f"stores in fresh temporary directories under {info['tmp_dir']} ({info['tmp_fs']})",
+        f"stores in fresh temporary directories under {info['tmp_dir']} ({info['tmp_fs']}); {info['etcd']}",
     ]
 
 
@@ -180,9 +220,11 @@ def _row(fig: Figure) -> tuple[str, ...]:
     s = fig.summary
     ref = fig.reference_summary
     ratio = fig.ratio
-    target = ""
+    target = fig.target_skipped
     if fig.target is not None:
         target = f">= {fmt_num(fig.target)}: {'met' if fig.target_met else 'missed'}"
+    if fig.ratio_target is not None:
+        target = f">= {fmt_ratio(fig.ratio_target)} {fig.ratio_target_of}: {'met' if fig.target_met else 'missed'}"
     return (
         fig.label,
         "FAILED" if fig.failures else fmt_num(s.median),
@@ -195,6 +237,19 @@ def _row(fig: Figure) -> tuple[str, ...]:
     )
 
 
+def _more_rows(fig: Figure) -> list[tuple[str, ...]]:
+    """A row per further reference, under the figure: its label, its figures, ours/it."""
+    rows: list[tuple[str, ...]] = []
+    for label, samples in fig.more:
+        if not samples:
+            continue
+        ref = summarize(samples)
+        ratio = fig.more_ratio(samples)
+        ratio_text = fmt_ratio(ratio) if ratio is not None and not fig.failures else ""
+        rows.append((f"  vs {label}", "", "", "", fmt_num(ref.median), _range(ref), ratio_text, ""))
+    return rows
+
+
 def render_table(figures: Sequence[Figure]) -> list[str]:
     rows: list[tuple[str, ...] | None] = []
     last = None
@@ -202,6 +257,7 @@ def render_table(figures: Sequence[Figure]) -> list[str]:
         if last is not None and fig.scenario != last:
             rows.append(None)  # a blank line between scenarios
         rows.append(_row(fig))
+        rows.extend(_more_rows(fig))
         last = fig.scenario
     cells = [_HEAD, *(r for r in rows if r is not None)]
     widths = [max(len(r[i]) for r in cells) for i in range(len(_HEAD))]
@@ -215,16 +271,19 @@ def render_table(figures: Sequence[Figure]) -> list[str]:
     return out
 
 
-def render_header(info: dict[str, str], cfg: Config) -> str:
+def render_header(info: dict[str, str], cfg: Config, suites: Sequence[str] = ("store",)) -> str:
     mode = "quick smoke run" if cfg.quick else "full run"
-    return "\n".join(
-        [
-            f"kvstore benchmarks ({mode})",
-            *machine_lines(info),
-            f"each figure: median of {cfg.repeat} repetitions after 1 warm-up, with min .. max; "
-            f"'!' marks a spread max/min > {SPREAD_LIMIT}",
-        ]
-    )
+    counts = sorted({cfg.net_repeat if s == "net" else cfg.repeat for s in suites})
+    times = " or ".join(str(c) for c in counts) if counts else str(cfg.repeat)
+    lines = [
+        f"kvstore benchmarks ({mode})",
+        *machine_lines(info),
+        f"each figure: median of {times} repetition{'' if times == '1' else 's'} after 1 warm-up, with min .. max; "
+        f"'!' marks a spread max/min > {SPREAD_LIMIT}",
+    ]
+    if len(counts) > 1:
+        lines.append(f"(net figures: {cfg.net_repeat}, store figures: {cfg.repeat} repetitions)")
+    return "\n".join(lines)
 
 
 def render_results(figures: Sequence[Figure], notes: Sequence[str]) -> str:

@@ -110,6 +110,9 @@ async def _serve_main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"kvs serve: --listen-client-urls: {exc}", file=sys.stderr)
         return 2
+    if not 0 <= args.watch_batch_max_delay <= 10:
+        print("kvs serve: --watch-batch-max-delay: expected 0 to 10 seconds", file=sys.stderr)
+        return 2
     data_dir = args.data_dir or f"{args.name}.kvs"
     store = kvstore.open(
         data_dir,
@@ -118,7 +121,13 @@ async def _serve_main(args: argparse.Namespace) -> int:
         max_txn_ops=args.max_txn_ops,
     )
     advertise = [u for u in (args.advertise_client_urls or "").split(",") if u]
-    server = Server(store, urls, name=args.name, advertise_client_urls=advertise)
+    server = Server(
+        store,
+        urls,
+        name=args.name,
+        advertise_client_urls=advertise,
+        watch_batch_max_delay=args.watch_batch_max_delay,
+    )
     try:
         await server.start()
     except (OSError, RuntimeError) as exc:
@@ -165,6 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--advertise-client-urls", help="client URLs to report in the member list")
     serve.add_argument("--max-request-bytes", type=int, default=None, help="request size limit (default 1.5 MiB)")
     serve.add_argument("--max-txn-ops", type=int, default=None, help="ops per txn branch (default 128)")
+    serve.add_argument(
+        "--watch-batch-max-delay",
+        type=float,
+        default=0.1,
+        metavar="SECONDS",
+        help="under fan-out load, the most a busy watch stream waits to gather revisions into one response "
+        "(default 0.1; 0: send every batch at once)",
+    )
     serve.add_argument("--shutdown-grace", type=float, default=1.0, help="seconds running calls get on shutdown")
     serve.add_argument(
         "--unsafe-no-fsync", action="store_true", help="do not fsync commits (a machine crash can lose writes)"

@@ -12,6 +12,7 @@ from kvstore.server.kv_service import KVService
 from kvstore.server.lease_service import LeaseService
 from kvstore.server.maintenance_service import MaintenanceService
 from kvstore.server.registry import service_handler
+from kvstore.server.send_gate import DEFAULT_MAX_PACE, SendGate
 from kvstore.server.watch_service import WatchService
 from kvstore.store import Store
 
@@ -44,13 +45,14 @@ class Server:
         *,
         name: str = "default",
         advertise_client_urls: Sequence[str] = (),
+        watch_batch_max_delay: float = DEFAULT_MAX_PACE,
     ) -> None:
         self.store = store
         self.addresses = [parse_listen_url(u) for u in listen_client_urls]
         self.name = name
         self._advertise = list(advertise_client_urls)
         self.client_urls: list[str] = []
-        self.watch = WatchService(store)
+        self.watch = WatchService(store, SendGate(max_pace=watch_batch_max_delay))
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:

@@ -25,6 +25,7 @@ from kvstore.pb import rpc_pb2
 from kvstore.rpc.watch_codec import EventBlobCache, encode_header, varint, watch_response
 from kvstore.server.registry import parse
 from kvstore.server.rpc_errors import abort_with
+from kvstore.server.send_gate import SendGate
 from kvstore.store import Store
 from kvstore.watch.watcher import BatchKind, Watcher
 
@@ -35,9 +36,10 @@ _DUPLICATE_ID = "mvcc: duplicate watch ID provided on the WatchStream"
 
 
 class WatchStream:
-    def __init__(self, store: Store, cache: EventBlobCache, context: grpc.aio.ServicerContext) -> None:
+    def __init__(self, store: Store, cache: EventBlobCache, gate: SendGate, context: grpc.aio.ServicerContext) -> None:
         self.store = store
         self.cache = cache
+        self.gate = gate
         self.context = context
         self.watchers: dict[int, Watcher] = {}
         self.responses_sent = 0
@@ -49,6 +51,7 @@ class WatchStream:
         self._closing = False
         self._wakeup: asyncio.Future[None] | None = None
         self._header_rev = -1
+        self._last_sent = 0.0  # loop time of the last event response
         self._header_bytes = b""
         self.error: KVError | None = None
 
@@ -173,9 +176,15 @@ class WatchStream:
                 self.responses_sent += 1
                 continue
             if self._ready:
+                # Events keep arriving while we wait: one response then carries them all.
+                wait = self._last_sent + self.gate.pace() - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self.gate.turn()
                 data = self._next_from(self._ready.popleft())
                 if data is not None:
                     await context.write(data)
+                    self._last_sent = loop.time()
                     self.responses_sent += 1
                 else:
                     await asyncio.sleep(0)  # let the loop breathe between history chunks

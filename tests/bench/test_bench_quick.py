@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import re
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from bench.__main__ import main
 from bench.common import make_config
+from tests.bench.helpers import QuickRun
 
 QUICK = make_config(quick=True, repeat=None, tmp_base=None)
-
-
-@dataclass(frozen=True)
-class QuickRun:
-    code: int
-    out: str
-    report: dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
-    tmp = tmp_path_factory.mktemp("bench")
-    stores = tmp / "stores"
-    stores.mkdir()
-    out_file = tmp / "samples.json"
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = main(["--quick", "--json", str(out_file), "--dir", str(stores)])
-    report = json.loads(out_file.read_text(encoding="utf-8"))
-    assert not list(stores.iterdir()), "every temporary store is removed"
-    return QuickRun(code, buf.getvalue(), report)
 
 
 def test_quick_run_exits_zero(quick_run: QuickRun) -> None:
@@ -86,9 +61,20 @@ def test_json_has_the_raw_samples(quick_run: QuickRun) -> None:
     assert report["failed"] is False
     assert report["machine"]["cpus"]
     figures = report["figures"]
-    assert {f["scenario"] for f in figures} == {"store_write", "store_read", "store_fanout", "store_fanout_latency"}
+    assert {f["scenario"] for f in figures} == {
+        "store_write",
+        "store_read",
+        "store_fanout",
+        "store_fanout_latency",
+        "net_write",
+        "net_write_cpu",
+        "net_fanout",
+        "net_fanout_cpu",
+        "net_fanout_latency",
+    }
     for fig in figures:
-        assert len(fig["samples"]) == QUICK.repeat
+        repeat = QUICK.net_repeat if fig["scenario"].startswith("net_") else QUICK.repeat
+        assert len(fig["samples"]) == repeat
         assert fig["failures"] == []
     fanout = [f for f in figures if f["scenario"] == "store_fanout"]
     assert len(fanout) == len(QUICK.fanout_watchers)

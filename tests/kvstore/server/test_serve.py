@@ -114,3 +114,27 @@ def test_bad_listen_urls_are_refused(tmp_path: Path, url: str) -> None:
         check=False,
     )
     assert out.returncode == 2 and "--listen-client-urls" in out.stderr
+
+
+@pytest.mark.parametrize("delay", ["-1", "11"])
+def test_a_bad_watch_batch_delay_is_refused(tmp_path: Path, delay: str) -> None:
+    """Out-of-range batching delay: exit 2 naming the flag, before the data dir is created."""
+    data = tmp_path / "data"
+    out = subprocess.run(
+        [
+            *SERVE,
+            "--data-dir",
+            str(data),
+            "--listen-client-urls",
+            "http://127.0.0.1:0",
+            "--watch-batch-max-delay",
+            delay,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2 and "--watch-batch-max-delay" in out.stderr
+    assert not data.exists()

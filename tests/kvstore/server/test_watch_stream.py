@@ -131,6 +131,30 @@ async def test_several_revisions_travel_in_one_response_under_load(served: Serve
     call.cancel()
 
 
+async def test_a_busy_stream_waits_out_its_pace_and_sends_the_revisions_together(served: Served) -> None:
+    """Under fan-out load (here: a pace of 1 s per stream) an idle stream still sends at once,
+    and revisions written within the pace after a response travel together in the next one."""
+    gate = served.server.watch.gate
+    gate.pace_per_stream = gate.max_pace = 1.0
+    call = rpc_pb2_grpc.WatchStub(served.channel).Watch()
+    await call.write(create())
+    await read(call)
+    await served.store.put(P + b"first", b"v")
+    first = await read(call)
+    assert [e.kv.key for e in first.events] == [P + b"first"]
+    for i in range(5):  # one at a time, each committed before the next
+        await served.store.put(P + b"%d" % i, b"v")
+    revisions: list[int] = []
+    responses = 0
+    while len(revisions) < 5:
+        msg = await read(call)
+        responses += 1
+        revisions += [e.kv.mod_revision for e in msg.events]
+    assert revisions == list(range(3, 8))
+    assert responses <= 2  # without pacing: one response per put
+    call.cancel()
+
+
 @pytest.mark.parametrize("served", [{"watch_max_pending_events": 50}], indirect=True)
 async def test_a_stalled_client_stalls_nobody_and_stays_bounded(served: Served) -> None:
     """etcd: a client that stops reading never blocks writers or other watchers, and the

@@ -1,0 +1,80 @@
+"""A fair turnstile for watch senders: at most N start a write per event-loop iteration.
+
+With a thousand streams on one prefix, every event would otherwise wake a thousand
+senders into the same loop iteration, each writing a one-event response, and the RPCs
+that make the events (puts) would wait behind all of them. Letting a bounded number
+through per iteration keeps iterations short, so puts keep flowing; a sender that
+waited for its turn then finds several revisions pending and sends them in one
+WatchResponse (as etcd's protocol allows), which is what makes fan-out cheap per event.
+A sender holds nothing while it writes, so a client that stops reading blocks only
+its own stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+DEFAULT_PER_TICK = 32
+DEFAULT_PACE_PER_STREAM = 100e-6  # seconds between two responses of one busy stream, per open stream
+DEFAULT_MAX_PACE = 0.1
+
+
+class SendGate:
+    def __init__(
+        self,
+        per_tick: int = DEFAULT_PER_TICK,
+        pace_per_stream: float = DEFAULT_PACE_PER_STREAM,
+        max_pace: float = DEFAULT_MAX_PACE,
+    ) -> None:
+        if per_tick < 1:
+            raise ValueError("per_tick must be at least 1")
+        if pace_per_stream < 0 or max_pace < 0:
+            raise ValueError("pace_per_stream and max_pace must not be negative")
+        self.per_tick = per_tick
+        self.pace_per_stream = pace_per_stream
+        self.max_pace = max_pace
+        self.streams = 0  # open watch streams, kept by the Watch service
+        self.waited = 0  # turns that had to wait for a later iteration (for tests and benchmarks)
+        self._passed = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._tick_scheduled = False
+
+    def pace(self) -> float:
+        """The least time between two responses of one stream: grows with the open streams.
+
+        A stream that sent less than this long ago waits out the rest before its next
+        response, so under fan-out load each response carries the revisions of that
+        interval; an idle stream sends at once.
+        """
+        return min(self.streams * self.pace_per_stream, self.max_pace)
+
+    async def turn(self) -> None:
+        """Return when this sender may start one write."""
+        if self._passed < self.per_tick and not self._waiters:
+            self._passed += 1
+            self._schedule_tick()
+            return
+        self.waited += 1
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        self._schedule_tick()
+        await fut  # a cancelled waiter is skipped by _tick
+
+    def _schedule_tick(self) -> None:
+        if not self._tick_scheduled:
+            self._tick_scheduled = True
+            asyncio.get_running_loop().call_soon(self._tick)
+
+    def _tick(self) -> None:
+        """A new loop iteration: release the next waiters, first come first served."""
+        self._tick_scheduled = False
+        self._passed = 0
+        waiters = self._waiters
+        while waiters and self._passed < self.per_tick:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                self._passed += 1
+        if self._passed or waiters:
+            self._schedule_tick()

@@ -67,6 +67,11 @@ def make_config(*, quick: bool, repeat: int | None, tmp_base: str | None) -> Con
     )
 
 
+def bench_value(size: int) -> bytes:
+    """A value of `size` bytes that does not compress to nothing."""
+    return bytes((i * 31 + 7) % 251 for i in range(size))
+
+
 def log(message: str) -> None:
     """Progress goes to stderr; the report goes to stdout."""
     print(message, file=sys.stderr, flush=True)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import kvstore
-from bench.common import Config, interleaved, log
+from bench.common import Config, bench_value, interleaved, log
 from bench.net_worker import StreamResult
 from bench.report import Figure
 from bench.servers import (
@@ -112,10 +112,6 @@ class NetFanoutRun:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def _value(size: int) -> bytes:
-    return bytes((i * 17 + 3) % 251 for i in range(size))
 
 
 def split(n: int, parts: int) -> list[int]:
@@ -499,7 +495,7 @@ def _note(n: int, cfg: Config, name: str, every: list[NetFanoutRun]) -> str:
 
 
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
-    value = _value(cfg.fanout_value_size)
+    value = bench_value(cfg.fanout_value_size)
     etcd = find_etcd()
     notes = [
         f"net fan-out: each stream is its own TCP connection with one watch on one prefix; a writer (one "

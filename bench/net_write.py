@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import kvstore
-from bench.common import Config, committed_batches, fresh_dir, interleaved, log
+from bench.common import Config, bench_value, fresh_dir, interleaved, log
 from bench.report import Figure
 from bench.servers import ServerProcess, ServerStartError, etcd_server, etcd_version, find_etcd, kvs_server
+from bench.store_write import embedded_puts
 
 SCENARIO = "net_write"
 SCENARIO_CPU = "net_write_cpu"
@@ -41,10 +42,6 @@ class NetWriteRun:
     @property
     def cpu_us_per_put(self) -> float:
         return self.server_cpu / self.puts * 1e6 if self.puts else 0.0
-
-
-def _value(size: int) -> bytes:
-    return bytes((i * 31 + 7) % 251 for i in range(size))
 
 
 async def _over_network(server: ServerProcess, clients: int, seconds: float, value: bytes) -> NetWriteRun:
@@ -86,36 +83,12 @@ async def _over_network(server: ServerProcess, clients: int, seconds: float, val
 
 
 async def _embedded(path: str, writers: int, seconds: float, value: bytes) -> NetWriteRun:
-    async with kvstore.open(path) as store:
-        await store.put(b"/bench/start", value)  # starts the committer thread, untimed
-        first_rev = store.revision
-        first_batches = committed_batches(store)
-        counts = [0] * writers
-        deadline = 0.0
-
-        async def writer(i: int) -> None:
-            prefix = b"/bench/w%03d/" % i
-            put = store.put
-            clock = time.perf_counter
-            n = 0
-            while clock() < deadline:
-                await put(prefix + b"%09d" % n, value)
-                n += 1
-            counts[i] = n
-
-        start = time.perf_counter()
-        deadline = start + seconds
-        await asyncio.gather(*(writer(i) for i in range(writers)))
-        elapsed = time.perf_counter() - start
-        puts = sum(counts)
-        problem = ""
-        if store.revision - first_rev != puts:
-            problem = f"{puts} puts acknowledged but the revision moved by {store.revision - first_rev}"
-        return NetWriteRun(puts, elapsed, commits=committed_batches(store) - first_batches, problem=problem)
+    run = await embedded_puts(path, writers, seconds, value)
+    return NetWriteRun(run.puts, run.seconds, commits=run.commits, problem=run.problem)
 
 
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
-    value = _value(cfg.value_size)
+    value = bench_value(cfg.value_size)
     clients = cfg.net_clients
     seconds = cfg.net_write_seconds
     etcd = find_etcd()

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import kvstore
-from bench.common import Config, committed_batches, fresh_dir, interleaved, log
+from bench.common import Config, bench_value, committed_batches, fresh_dir, interleaved, log
 from bench.report import Figure
 from bench.stats import percentile
 from kvstore import Event, EventType, KeyValue, prefix_range_end
@@ -186,7 +186,7 @@ def _reference(n: int, events: list[Event], min_seconds: float) -> ReferenceRun:
 
 
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
-    value = bytes((i * 17 + 3) % 251 for i in range(cfg.fanout_value_size))
+    value = bench_value(cfg.fanout_value_size)
     ref_events = [
         Event(EventType.PUT, KeyValue(PREFIX + b"%08d" % i, i + 2, i + 2, 1, value)) for i in range(cfg.fanout_events)
     ]

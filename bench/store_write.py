@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import lmdb
 
 import kvstore
-from bench.common import Config, committed_batches, fresh_dir, interleaved, log
+from bench.common import Config, bench_value, committed_batches, fresh_dir, interleaved, log
 from bench.report import Figure
 
 SCENARIO = "store_write"
@@ -36,11 +36,8 @@ class WriteRun:
         return self.puts / self.seconds
 
 
-def _value(size: int) -> bytes:
-    return bytes((i * 31 + 7) % 251 for i in range(size))
-
-
-async def _ours(path: str, writers: int, seconds: float, value: bytes) -> WriteRun:
+async def embedded_puts(path: str, writers: int, seconds: float, value: bytes) -> WriteRun:
+    """`writers` tasks putting distinct keys on a fresh embedded store for `seconds`."""
     async with kvstore.open(path) as store:
         await store.put(b"/bench/start", value)  # starts the committer thread, untimed
         first_rev = store.revision
@@ -86,11 +83,11 @@ def _reference(path: str, seconds: float, value: bytes) -> WriteRun:
 
 
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
-    value = _value(cfg.value_size)
+    value = bench_value(cfg.value_size)
 
     def ours(writers: int) -> WriteRun:
         with fresh_dir(cfg, "put") as path:
-            return asyncio.run(_ours(path, writers, cfg.write_seconds, value))
+            return asyncio.run(embedded_puts(path, writers, cfg.write_seconds, value))
 
     def reference() -> WriteRun:
         with fresh_dir(cfg, "put-ref") as path:

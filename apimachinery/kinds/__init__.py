@@ -1,0 +1,1 @@
+"""Per built-in kind knowledge: field selectors, strategic-merge keys, validation rules."""

@@ -1,0 +1,6 @@
+"""The resource layer: group/version/resource objects with kube-apiserver's resourceVersion rules."""
+
+from kvstore.registry.registry import Registry
+from kvstore.registry.watch import ResourceWatch, watch
+
+__all__ = ["Registry", "ResourceWatch", "watch"]

@@ -1,0 +1,529 @@
+"""The resource registry: kube-apiserver's storage rules over the key-value store.
+
+Objects of every served group/version/resource live under `/registry/...` (keys.py).
+`metadata.resourceVersion` is the key's mod_revision as a string; a list's is the
+store revision it read at. Every write is one store transaction whose compares carry
+the optimistic-concurrency check, so a failed request writes nothing:
+
+- create: the key must not exist and (namespaced kinds) the namespace must exist and
+  not be terminating, checked in the same transaction;
+- update: the stored mod_revision must equal the request's resourceVersion (409
+  Conflict otherwise); without one, the update applies to whatever is stored;
+- delete: with finalizers the object only gets `deletionTimestamp` and stays until its
+  last finalizer is removed by an update; Orphan and Foreground propagation add the
+  `orphan` and `foregroundDeletion` finalizers for the garbage collector.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from apimachinery import errors, meta
+from apimachinery.errors import (
+    OPTIMISTIC_LOCK_MESSAGE,
+    AlreadyExistsError,
+    BadRequestError,
+    ConflictError,
+    ExpiredError,
+    ForbiddenError,
+    GatewayTimeoutError,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+    StatusDetails,
+)
+from apimachinery.kinds import validation as kind_validation
+from apimachinery.kinds.builtin import INITIAL_NAMESPACES
+from apimachinery.patch import PatchType, apply_patch
+from apimachinery.schema import GroupVersionResource, ResourceInfo, RESTMapper
+from kvstore.api import KV
+from kvstore.errors import CompactedError, FutureRevisionError
+from kvstore.messages import (
+    DeleteRangeRequest,
+    KeyValue,
+    PutRequest,
+    RangeRequest,
+    compare_create_revision,
+    compare_mod_revision,
+    prefix_range_end,
+)
+from kvstore.registry import codec, keys, strategy
+from kvstore.registry.selection import Selection
+
+NAMESPACES = GroupVersionResource("", "v1", "namespaces")
+ORPHAN_FINALIZER = "orphan"
+FOREGROUND_FINALIZER = "foregroundDeletion"
+PROPAGATION_POLICIES = ("Orphan", "Background", "Foreground")
+_GENERATE_NAME_TRIES = 8
+_UPDATE_RETRIES = 16
+
+
+def _too_old(requested: int, compacted: int) -> GoneError:
+    return GoneError(f"too old resource version: {requested} ({compacted})")
+
+
+def parse_resource_version(value: str, field: str = "resourceVersion") -> int:
+    """A resourceVersion string as a revision; BadRequest naming the field if it is not one."""
+    try:
+        rev = int(value)
+    except ValueError:
+        raise BadRequestError(f'{field}: Invalid value: "{value}": must be a non-negative integer') from None
+    if rev < 0:
+        raise BadRequestError(f'{field}: Invalid value: "{value}": must be a non-negative integer')
+    return rev
+
+
+class Registry:
+    """Create, read, update, delete and list objects of any served resource."""
+
+    def __init__(self, kv: KV, mapper: RESTMapper | None = None) -> None:
+        self.kv = kv
+        self.mapper = mapper or RESTMapper.with_builtins()
+
+    async def bootstrap(self) -> None:
+        """Create the namespaces a fresh cluster has (`default`, `kube-system`, ...) if missing."""
+        for name in INITIAL_NAMESPACES:
+            with contextlib.suppress(AlreadyExistsError):
+                await self.create(NAMESPACES, {"metadata": {"name": name}})
+
+    # ------------------------------------------------------------ helpers
+
+    def info(self, gvr: GroupVersionResource) -> ResourceInfo:
+        return self.mapper.info(gvr)
+
+    def _scope(self, info: ResourceInfo, namespace: str) -> str:
+        if info.namespaced and not namespace:
+            raise BadRequestError(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        return namespace if info.namespaced else ""
+
+    def _not_found(self, info: ResourceInfo, name: str) -> NotFoundError:
+        return NotFoundError.for_resource(info.gvr.resource, info.gvr.group, name)
+
+    def _validate(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None) -> None:
+        group, kind = info.gvr.group, info.kind
+        if old is None:
+            errs = kind_validation.validate(group, kind, obj, namespaced=info.namespaced)
+        else:
+            errs = kind_validation.validate_update(group, kind, obj, old, require_resource_version=False)
+        if errs:
+            raise InvalidError.for_object(kind, group, meta.name(obj), errs)
+
+    async def _read(self, key: bytes) -> KeyValue | None:
+        resp = await self.kv.range(key)
+        return resp.kvs[0] if resp.kvs else None
+
+    # ------------------------------------------------------------ create
+
+    async def create(self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str = "") -> dict[str, Any]:
+        """Store a new object; its namespace comes from the request (or the object's metadata)."""
+        info = self.info(gvr)
+        if not isinstance(obj, Mapping):
+            raise BadRequestError("the request body is not an object")
+        body_ns = str(obj.get("metadata", {}).get("namespace", "") or "")
+        if info.namespaced and namespace and body_ns and body_ns != namespace:
+            raise BadRequestError(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        ns = self._scope(info, namespace or body_ns)
+        _check_kind(info, obj)
+        for _ in range(_GENERATE_NAME_TRIES):
+            stored = strategy.prepare_for_create(info, dict(obj), ns)
+            self._validate(info, stored)
+            try:
+                return await self._create_once(info, stored, ns)
+            except AlreadyExistsError:
+                if obj.get("metadata", {}).get("name") or not obj.get("metadata", {}).get("generateName"):
+                    raise
+        raise errors.ServerTimeoutError("could not find a free generated name; try again")
+
+    async def _create_once(self, info: ResourceInfo, stored: dict[str, Any], ns: str) -> dict[str, Any]:
+        name = meta.name(stored)
+        key = keys.object_key(info.gvr, ns, name)
+        compares = [compare_create_revision(key, "=", 0)]
+        if info.namespaced:
+            ns_kv = await self._read(keys.object_key(NAMESPACES, "", ns))
+            if ns_kv is None:
+                raise NotFoundError.for_resource("namespaces", "", ns)
+            ns_obj = codec.decode(ns_kv.value, ns_kv.mod_revision)
+            if ns_obj.get("metadata", {}).get("deletionTimestamp") or ns_obj.get("status", {}).get("phase") == (
+                "Terminating"
+            ):
+                raise ForbiddenError(
+                    f'{info.gvr.resource} "{name}" is forbidden: unable to create new content in namespace '
+                    f"{ns} because it is being terminated",
+                    StatusDetails(name, info.gvr.group, info.gvr.resource),
+                )
+            compares.append(compare_mod_revision(ns_kv.key, "=", ns_kv.mod_revision))
+        resp = await self.kv.txn(compares, [PutRequest(key, codec.encode(stored))], [RangeRequest(key)])
+        if not resp.succeeded:
+            existing = resp.responses[0]
+            if getattr(existing, "kvs", None):
+                raise AlreadyExistsError.for_resource(info.gvr.resource, info.gvr.group, name)
+            raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, "the namespace changed; retry")
+        stored["metadata"]["resourceVersion"] = str(resp.header.revision)
+        return stored
+
+    # ------------------------------------------------------------ get and list
+
+    async def get(
+        self, gvr: GroupVersionResource, name: str, namespace: str = "", *, resource_version: str = ""
+    ) -> dict[str, Any]:
+        """One object; `resource_version` "" or "0" reads the latest, a number reads as of it."""
+        info = self.info(gvr)
+        ns = self._scope(info, namespace)
+        revision = parse_resource_version(resource_version) if resource_version else 0
+        key = keys.object_key(gvr, ns, name)
+        try:
+            resp = await self.kv.range(key, revision=revision)
+        except CompactedError as exc:
+            raise _too_old(revision, exc.compact_revision) from exc
+        except FutureRevisionError:
+            raise _too_large(revision) from None
+        if not resp.kvs:
+            raise self._not_found(info, name)
+        kv = resp.kvs[0]
+        return codec.decode(kv.value, kv.mod_revision)
+
+    async def list(
+        self,
+        gvr: GroupVersionResource,
+        namespace: str = "",
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+        limit: int = 0,
+        continue_: str = "",
+        resource_version: str = "",
+        resource_version_match: str = "",
+    ) -> dict[str, Any]:
+        """A `<Kind>List` with metadata.resourceVersion, paged by `limit`/`continue` on one snapshot."""
+        info = self.info(gvr)
+        ns = namespace if info.namespaced else ""
+        select = Selection.parse(info, label_selector, field_selector)
+        if limit < 0:
+            raise BadRequestError(f"limit: Invalid value: {limit}: must be greater than or equal to 0")
+        prefix = keys.collection_prefix(gvr, ns)
+        end = prefix_range_end(prefix)
+        start, revision = prefix, await self._list_revision(resource_version, resource_version_match, continue_)
+        if continue_:
+            token = keys.decode_continue(continue_, prefix)
+            start, revision = token.start, token.revision
+        items: list[dict[str, Any]] = []
+        more = False
+        remaining = 0
+        while True:
+            want = limit - len(items) if limit else 0
+            try:
+                resp = await self.kv.range(start, end, limit=want, revision=revision)
+            except CompactedError as exc:
+                if continue_:
+                    raise ExpiredError(_EXPIRED_CONTINUE) from exc
+                raise _too_old(revision, exc.compact_revision) from exc
+            except FutureRevisionError:
+                raise _too_large(revision) from None
+            if not revision:
+                revision = resp.header.revision
+            for kv in resp.kvs:
+                obj = codec.decode(kv.value, kv.mod_revision)
+                if select.matches(obj):
+                    items.append(obj)
+            more = resp.more
+            if resp.kvs:
+                start = resp.kvs[-1].key + b"\0"
+            remaining = resp.count - len(resp.kvs)
+            if not more or not limit or len(items) >= limit:
+                break
+        list_meta: dict[str, Any] = {"resourceVersion": str(revision)}
+        if more and limit:
+            list_meta["continue"] = keys.encode_continue(revision, start)
+            if select.empty:
+                list_meta["remainingItemCount"] = remaining
+        return {"apiVersion": info.gvr.api_version, "kind": info.list_kind, "metadata": list_meta, "items": items}
+
+    async def _list_revision(self, resource_version: str, match: str, continue_: str) -> int:
+        """The revision a list reads at (0: the latest), by kube's resourceVersion/Match rules."""
+        if continue_:
+            if resource_version and resource_version != "0":
+                raise BadRequestError("specifying resource version is not allowed when using continue")
+            return 0
+        if match and match not in ("Exact", "NotOlderThan"):
+            raise BadRequestError(
+                f'resourceVersionMatch: Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"'
+            )
+        if match and not resource_version:
+            raise BadRequestError("resourceVersionMatch is forbidden unless resourceVersion is provided")
+        if not resource_version or resource_version == "0":
+            if match == "Exact":
+                raise BadRequestError('resourceVersionMatch "Exact" is forbidden for resourceVersion "0"')
+            return 0
+        revision = parse_resource_version(resource_version)
+        if match == "Exact":
+            return revision
+        current = (await self.kv.range(b"\0", limit=1, count_only=True)).header.revision
+        if revision > current:
+            raise _too_large(revision)
+        return 0  # NotOlderThan: the latest is not older
+
+    # ------------------------------------------------------------ update
+
+    async def update(
+        self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str = "", *, subresource: str = ""
+    ) -> dict[str, Any]:
+        """Replace an object (or its status); a stale metadata.resourceVersion is a 409 Conflict."""
+        info = self.info(gvr)
+        if subresource and subresource not in info.subresources:
+            raise NotFoundError(f"the server could not find the requested resource ({gvr.resource}/{subresource})")
+        body_ns = str(obj.get("metadata", {}).get("namespace", "") or "")
+        ns = self._scope(info, namespace or body_ns)
+        name = meta.name(dict(obj))
+        if not name:
+            raise BadRequestError("name is required")
+        if subresource != "scale":
+            _check_kind(info, obj)
+        wanted = str(obj.get("metadata", {}).get("resourceVersion", "") or "")
+        wanted_rev = parse_resource_version(wanted, "metadata.resourceVersion") if wanted else 0
+
+        def change(old: dict[str, Any]) -> dict[str, Any]:
+            if subresource == "status":
+                return strategy.prepare_for_status_update(info, dict(obj), old)
+            if subresource == "scale":
+                replicas = obj.get("spec", {}).get("replicas")
+                if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                    raise InvalidError.for_object(
+                        "Scale", "autoscaling", name, [errors.invalid("spec.replicas", replicas, "must be >= 0")]
+                    )
+                return strategy.apply_scale(old, replicas)
+            return strategy.prepare_for_update(info, dict(obj), old)
+
+        result = await self._update_with(info, ns, name, change, wanted_rev)
+        return strategy.scale_of(info, result) if subresource == "scale" else result
+
+    async def _update_with(
+        self,
+        info: ResourceInfo,
+        ns: str,
+        name: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        wanted_rev: int = 0,
+    ) -> dict[str, Any]:
+        """Read, change, validate and write back under a mod_revision compare; retry only when
+        the caller asked for no particular resourceVersion."""
+        key = keys.object_key(info.gvr, ns, name)
+        for _ in range(_UPDATE_RETRIES):
+            kv = await self._read(key)
+            if kv is None:
+                raise self._not_found(info, name)
+            if wanted_rev and kv.mod_revision != wanted_rev:
+                raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, OPTIMISTIC_LOCK_MESSAGE)
+            old = codec.decode(kv.value, kv.mod_revision)
+            new = change(old)
+            self._validate(info, new, old)
+            if _without_rv(new) == _without_rv(old):
+                return old  # nothing changed: no write, same resourceVersion (as kube-apiserver)
+            md = new.get("metadata", {})
+            if md.get("deletionTimestamp") and not md.get("finalizers"):
+                resp = await self.kv.txn([compare_mod_revision(key, "=", kv.mod_revision)], [_delete(key)])
+                if resp.succeeded:
+                    new["metadata"]["resourceVersion"] = str(resp.header.revision)
+                    return new
+            else:
+                resp = await self.kv.txn(
+                    [compare_mod_revision(key, "=", kv.mod_revision)], [PutRequest(key, codec.encode(new))]
+                )
+                if resp.succeeded:
+                    new["metadata"]["resourceVersion"] = str(resp.header.revision)
+                    return new
+            if wanted_rev:
+                raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, OPTIMISTIC_LOCK_MESSAGE)
+        raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, "too many concurrent writers")
+
+    async def patch(
+        self,
+        gvr: GroupVersionResource,
+        name: str,
+        patch_type: str,
+        body: bytes | str | dict[str, Any] | builtins.list[Any],
+        namespace: str = "",
+        *,
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        """Apply a JSON, merge or strategic merge patch to the stored object, then update it.
+
+        The patch applies to the object as read; the write compares that read's
+        mod_revision, so a concurrent writer makes it re-read and re-apply (as
+        kube-apiserver retries patches). A `metadata.resourceVersion` in the patched result
+        that differs from the stored one is a 409 Conflict.
+        """
+        info = self.info(gvr)
+        if subresource and subresource != "status":
+            raise NotFoundError(f"the server could not find the requested resource ({gvr.resource}/{subresource})")
+        if subresource and subresource not in info.subresources:
+            raise NotFoundError(f"the server could not find the requested resource ({gvr.resource}/{subresource})")
+        ns = self._scope(info, namespace)
+
+        def change(old: dict[str, Any]) -> dict[str, Any]:
+            patched = apply_patch(PatchType(patch_type), old, body, group=gvr.group, kind=info.kind)
+            wanted = str(patched.get("metadata", {}).get("resourceVersion", "") or "")
+            if wanted and wanted != old["metadata"]["resourceVersion"]:
+                raise ConflictError.for_resource(gvr.resource, gvr.group, name, OPTIMISTIC_LOCK_MESSAGE)
+            _check_kind(info, patched)
+            if meta.name(patched) != name:
+                raise BadRequestError("the name of the object cannot be changed by a patch")
+            if subresource == "status":
+                return strategy.prepare_for_status_update(info, patched, old)
+            return strategy.prepare_for_update(info, patched, old)
+
+        try:
+            PatchType(patch_type)
+        except ValueError:
+            raise errors.UnsupportedMediaTypeError(
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"{', '.join(t.value for t in PatchType)}"
+            ) from None
+        return await self._update_with(info, ns, name, change)
+
+    async def get_scale(self, gvr: GroupVersionResource, name: str, namespace: str = "") -> dict[str, Any]:
+        info = self.info(gvr)
+        if not info.has_scale:
+            raise NotFoundError(f"the server could not find the requested resource ({gvr.resource}/scale)")
+        return strategy.scale_of(info, await self.get(gvr, name, namespace))
+
+    # ------------------------------------------------------------ delete
+
+    async def delete(
+        self,
+        gvr: GroupVersionResource,
+        name: str,
+        namespace: str = "",
+        *,
+        preconditions: Mapping[str, str] | None = None,
+        propagation_policy: str = "",
+    ) -> dict[str, Any]:
+        """Delete an object, or mark it deleted while finalizers remain; returns the last state."""
+        info = self.info(gvr)
+        ns = self._scope(info, namespace)
+        if propagation_policy and propagation_policy not in PROPAGATION_POLICIES:
+            raise BadRequestError(
+                f'propagationPolicy: Unsupported value: "{propagation_policy}": supported values: '
+                '"Foreground", "Background", "Orphan"'
+            )
+        pre = dict(preconditions or {})
+        unknown = set(pre) - {"uid", "resourceVersion"}
+        if unknown:
+            raise BadRequestError(f"preconditions: unknown fields {sorted(unknown)}")
+        key = keys.object_key(gvr, ns, name)
+        for _ in range(_UPDATE_RETRIES):
+            kv = await self._read(key)
+            if kv is None:
+                raise self._not_found(info, name)
+            old = codec.decode(kv.value, kv.mod_revision)
+            _check_preconditions(info, name, old, pre)
+            new = _mark_deleted(old, propagation_policy)
+            if new is None:
+                resp = await self.kv.txn([compare_mod_revision(key, "=", kv.mod_revision)], [_delete(key)])
+                if resp.succeeded:
+                    return old
+                continue
+            if new == old:
+                return old  # already being deleted, nothing to add
+            resp = await self.kv.txn(
+                [compare_mod_revision(key, "=", kv.mod_revision)], [PutRequest(key, codec.encode(new))]
+            )
+            if resp.succeeded:
+                new["metadata"]["resourceVersion"] = str(resp.header.revision)
+                return new
+        raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, "too many concurrent writers")
+
+    async def delete_collection(
+        self,
+        gvr: GroupVersionResource,
+        namespace: str = "",
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+        propagation_policy: str = "",
+    ) -> dict[str, Any]:
+        """Delete every matching object (each its own transaction, as kube-apiserver does)."""
+        listed = await self.list(gvr, namespace, label_selector=label_selector, field_selector=field_selector)
+        deleted = []
+        for item in listed["items"]:
+            try:
+                deleted.append(
+                    await self.delete(gvr, meta.name(item), meta.namespace(item), propagation_policy=propagation_policy)
+                )
+            except NotFoundError:
+                continue  # deleted meanwhile
+        return {**listed, "items": deleted}
+
+
+_EXPIRED_CONTINUE = (
+    "The provided continue parameter is too old to display a consistent list result. You can start a new list "
+    "without the continue parameter."
+)
+
+
+def _too_large(revision: int) -> GatewayTimeoutError:
+    cause = {"reason": "ResourceVersionTooLarge", "message": "Too large resource version", "field": ""}
+    return GatewayTimeoutError(
+        f"Too large resource version: {revision}",
+        StatusDetails(causes=(cause,), retry_after_seconds=1),
+    )
+
+
+def _delete(key: bytes) -> DeleteRangeRequest:
+    return DeleteRangeRequest(key)
+
+
+def _without_rv(obj: dict[str, Any]) -> dict[str, Any]:
+    md = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
+    return {**obj, "metadata": md}
+
+
+def _check_kind(info: ResourceInfo, obj: Mapping[str, Any]) -> None:
+    """An object's apiVersion/kind, when given, must be the resource's (kube: 400 BadRequest)."""
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if api_version and api_version != info.gvr.api_version:
+        raise BadRequestError(
+            f"the API version in the data ({api_version}) does not match the expected API version "
+            f"({info.gvr.api_version})"
+        )
+    if kind and kind != info.kind:
+        raise BadRequestError(f"the kind in the data ({kind}) does not match the expected kind ({info.kind})")
+
+
+def _check_preconditions(info: ResourceInfo, name: str, obj: dict[str, Any], pre: Mapping[str, str]) -> None:
+    md = obj.get("metadata", {})
+    if pre.get("uid") and pre["uid"] != md.get("uid"):
+        why = f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {md.get('uid')}"
+        raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, why)
+    if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
+        why = (
+            f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+            f"ResourceVersion in object meta: {md.get('resourceVersion')}"
+        )
+        raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, why)
+
+
+def _mark_deleted(old: dict[str, Any], policy: str) -> dict[str, Any] | None:
+    """None: delete now. Otherwise the object with deletionTimestamp and the policy's finalizer."""
+    finalizers = list(old.get("metadata", {}).get("finalizers", []) or [])
+    wanted = {"Orphan": ORPHAN_FINALIZER, "Foreground": FOREGROUND_FINALIZER}.get(policy)
+    if wanted and wanted not in finalizers:
+        finalizers.append(wanted)
+    if policy in ("Orphan", "Foreground"):
+        other = FOREGROUND_FINALIZER if policy == "Orphan" else ORPHAN_FINALIZER
+        finalizers = [f for f in finalizers if f != other]
+    if not finalizers:
+        return None
+    new = strategy.copy_object(old)
+    md = new["metadata"]
+    md["finalizers"] = finalizers
+    if not md.get("deletionTimestamp"):
+        md["deletionTimestamp"] = strategy.now_rfc3339()
+        md["deletionGracePeriodSeconds"] = 0
+    return new

@@ -158,13 +158,15 @@ class Registry:
                     f"{ns} because it is being terminated",
                     StatusDetails(name, info.gvr.group, info.gvr.resource),
                 )
-            compares.append(compare_mod_revision(ns_kv.key, "=", ns_kv.mod_revision))
+            # The namespace must still be this one (not deleted, not re-created); updates to it
+            # (status, labels) must not fail the create.
+            compares.append(compare_create_revision(ns_kv.key, "=", ns_kv.create_revision))
         resp = await self.kv.txn(compares, [PutRequest(key, codec.encode(stored))], [RangeRequest(key)])
         if not resp.succeeded:
             existing = resp.responses[0]
             if getattr(existing, "kvs", None):
                 raise AlreadyExistsError.for_resource(info.gvr.resource, info.gvr.group, name)
-            raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, "the namespace changed; retry")
+            raise NotFoundError.for_resource("namespaces", "", ns)  # deleted meanwhile
         stored["metadata"]["resourceVersion"] = str(resp.header.revision)
         return stored
 
@@ -277,7 +279,7 @@ class Registry:
         """Replace an object (or its status); a stale metadata.resourceVersion is a 409 Conflict."""
         info = self.info(gvr)
         if subresource and subresource not in info.subresources:
-            raise NotFoundError(f"the server could not find the requested resource ({gvr.resource}/{subresource})")
+            raise _no_subresource(gvr, subresource)
         body_ns = str(obj.get("metadata", {}).get("namespace", "") or "")
         ns = self._scope(info, namespace or body_ns)
         name = meta.name(dict(obj))
@@ -360,14 +362,19 @@ class Registry:
         that differs from the stored one is a 409 Conflict.
         """
         info = self.info(gvr)
-        if subresource and subresource != "status":
-            raise NotFoundError(f"the server could not find the requested resource ({gvr.resource}/{subresource})")
-        if subresource and subresource not in info.subresources:
-            raise NotFoundError(f"the server could not find the requested resource ({gvr.resource}/{subresource})")
+        if subresource and (subresource != "status" or not info.has_status):
+            raise _no_subresource(gvr, subresource)
         ns = self._scope(info, namespace)
+        try:
+            ptype = PatchType(patch_type)
+        except ValueError:
+            raise errors.UnsupportedMediaTypeError(
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"{', '.join(t.value for t in PatchType)}"
+            ) from None
 
         def change(old: dict[str, Any]) -> dict[str, Any]:
-            patched = apply_patch(PatchType(patch_type), old, body, group=gvr.group, kind=info.kind)
+            patched = apply_patch(ptype, old, body, group=gvr.group, kind=info.kind)
             wanted = str(patched.get("metadata", {}).get("resourceVersion", "") or "")
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise ConflictError.for_resource(gvr.resource, gvr.group, name, OPTIMISTIC_LOCK_MESSAGE)
@@ -378,19 +385,12 @@ class Registry:
                 return strategy.prepare_for_status_update(info, patched, old)
             return strategy.prepare_for_update(info, patched, old)
 
-        try:
-            PatchType(patch_type)
-        except ValueError:
-            raise errors.UnsupportedMediaTypeError(
-                f"the body of the request was in an unknown format - accepted media types include: "
-                f"{', '.join(t.value for t in PatchType)}"
-            ) from None
         return await self._update_with(info, ns, name, change)
 
     async def get_scale(self, gvr: GroupVersionResource, name: str, namespace: str = "") -> dict[str, Any]:
         info = self.info(gvr)
         if not info.has_scale:
-            raise NotFoundError(f"the server could not find the requested resource ({gvr.resource}/scale)")
+            raise _no_subresource(gvr, "scale")
         return strategy.scale_of(info, await self.get(gvr, name, namespace))
 
     # ------------------------------------------------------------ delete
@@ -465,6 +465,10 @@ _EXPIRED_CONTINUE = (
     "The provided continue parameter is too old to display a consistent list result. You can start a new list "
     "without the continue parameter."
 )
+
+
+def _no_subresource(gvr: GroupVersionResource, subresource: str) -> NotFoundError:
+    return NotFoundError(f"the server could not find the requested resource ({gvr.resource}/{subresource})")
 
 
 def _too_large(revision: int) -> GatewayTimeoutError:

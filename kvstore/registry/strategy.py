@@ -36,17 +36,16 @@ def generate_name(base: str) -> str:
 
 
 def _initial_status(info: ResourceInfo, obj: dict[str, Any]) -> Any:
-    kind = info.kind if not info.gvr.group or info.gvr.group in _BUILTIN_GROUPS else ""
-    if kind == "Pod":
+    """What status a new object starts with (core kinds only; everything else: none)."""
+    if info.gvr.group:
+        return {}
+    if info.kind == "Pod":
         return {"phase": "Pending"}
-    if kind == "Namespace":
+    if info.kind == "Namespace":
         return {"phase": "Active"}
-    if kind == "Node":
+    if info.kind == "Node":
         return obj.get("status", {})  # a node (our simulated kubelet) reports its status at once
     return {}
-
-
-_BUILTIN_GROUPS = frozenset({"", "apps", "batch", "coordination.k8s.io", "apiextensions.k8s.io"})
 
 
 def prepare_for_create(info: ResourceInfo, obj: dict[str, Any], namespace: str) -> dict[str, Any]:

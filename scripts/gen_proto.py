@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-PROTOS = ("kv.proto", "auth.proto", "rpc.proto")
+PROTOS = ("kv.proto", "auth.proto", "rpc.proto", "resources.proto")
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from apimachinery.errors import FieldError, invalid, required
 from apimachinery.kinds import validation_core as core
 from apimachinery.kinds import validation_workloads as workloads
+from apimachinery.openapi_structural import validate_version
 from apimachinery.validation import (
     NameRule,
     is_dns1035_label,
@@ -105,6 +106,7 @@ def _validate_crd(obj: Mapping[str, Any]) -> list[FieldError]:
     """validateCustomResourceDefinitionSpec (subset): group, scope, names, versions.
 
     singular and listKind are defaulted by kube before validation, so absence is accepted.
+    Each version needs a structural openAPIV3Schema, and only known subresources (v1 rules).
     """
     spec = _mapping(obj.get("spec"))
     errs: list[FieldError] = []
@@ -128,6 +130,7 @@ def _validate_crd(obj: Mapping[str, Any]) -> list[FieldError]:
                 invalid("spec.versions", [v.get("name") for v in versions], "must contain unique version names")
             )
         seen.add(vname)
+        errs.extend(validate_version(version, f"spec.versions[{i}]"))
     if sum(1 for v in versions if v.get("storage") is True) != 1:
         shown = [v.get("name") for v in versions]
         errs.append(invalid("spec.versions", shown, "must have exactly one version marked as storage version"))

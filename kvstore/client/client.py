@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from kvstore.client.resources import ResourcesClient
 from kvstore.client.watch import RemoteWatcher, WatchManager, watch_filters
 from kvstore.errors import (
     CorruptionError,
@@ -103,6 +104,8 @@ class Client:
         self._maintenance = rpc_pb2_grpc.MaintenanceStub(self._channel)  # type: ignore[no-untyped-call]
         self._cluster = rpc_pb2_grpc.ClusterStub(self._channel)  # type: ignore[no-untyped-call]
         self._watches = WatchManager(rpc_pb2_grpc.WatchStub(self._channel))  # type: ignore[no-untyped-call]
+        self.resources = ResourcesClient(self._channel, timeout=timeout)
+        """The resource API (kube-apiserver's verbs) of the same server."""
         self._closed = False
 
     async def __aenter__(self) -> Client:

@@ -29,8 +29,6 @@ from apimachinery.errors import (
     ConflictError,
     ExpiredError,
     ForbiddenError,
-    GatewayTimeoutError,
-    GoneError,
     InvalidError,
     NotFoundError,
     StatusDetails,
@@ -46,12 +44,16 @@ from kvstore.messages import (
     KeyValue,
     PutRequest,
     RangeRequest,
+    RequestOp,
     compare_create_revision,
     compare_mod_revision,
     prefix_range_end,
 )
 from kvstore.registry import codec, keys, strategy
+from kvstore.registry.crd import CRDS, CustomResources, established_status, with_defaults
 from kvstore.registry.selection import Selection
+from kvstore.registry.versions import parse_resource_version, too_large, too_old
+from kvstore.registry.watch import DEFAULT_BOOKMARK_INTERVAL, ResourceWatch, watch
 
 NAMESPACES = GroupVersionResource("", "v1", "namespaces")
 ORPHAN_FINALIZER = "orphan"
@@ -61,33 +63,44 @@ _GENERATE_NAME_TRIES = 8
 _UPDATE_RETRIES = 16
 
 
-def _too_old(requested: int, compacted: int) -> GoneError:
-    return GoneError(f"too old resource version: {requested} ({compacted})")
-
-
-def parse_resource_version(value: str, field: str = "resourceVersion") -> int:
-    """A resourceVersion string as a revision; BadRequest naming the field if it is not one."""
-    try:
-        rev = int(value)
-    except ValueError:
-        raise BadRequestError(f'{field}: Invalid value: "{value}": must be a non-negative integer') from None
-    if rev < 0:
-        raise BadRequestError(f'{field}: Invalid value: "{value}": must be a non-negative integer')
-    return rev
-
-
 class Registry:
     """Create, read, update, delete and list objects of any served resource."""
 
-    def __init__(self, kv: KV, mapper: RESTMapper | None = None) -> None:
+    def __init__(
+        self,
+        kv: KV,
+        mapper: RESTMapper | None = None,
+        *,
+        bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
+    ) -> None:
         self.kv = kv
         self.mapper = mapper or RESTMapper.with_builtins()
+        self.crds = CustomResources(self.mapper)
+        self.bookmark_interval = bookmark_interval
+        """Seconds between two BOOKMARKs of a watch that allows them."""
 
     async def bootstrap(self) -> None:
-        """Create the namespaces a fresh cluster has (`default`, `kube-system`, ...) if missing."""
+        """Create the namespaces a fresh cluster has (`default`, `kube-system`, ...) if missing,
+        and serve the custom resources of the stored CRDs."""
         for name in INITIAL_NAMESPACES:
             with contextlib.suppress(AlreadyExistsError):
                 await self.create(NAMESPACES, {"metadata": {"name": name}})
+        await self.load_crds()
+
+    async def load_crds(self) -> None:
+        """Serve what every stored CRD declares (CRDs written through another registry)."""
+        prefix = keys.collection_prefix(CRDS)
+        resp = await self.kv.range(prefix, prefix_range_end(prefix))
+        for kv in resp.kvs:
+            crd = codec.decode(kv.value, kv.mod_revision)
+            if not crd.get("metadata", {}).get("deletionTimestamp") or crd.get("metadata", {}).get("finalizers"):
+                self.crds.register(crd)
+
+    async def resolve(self, gvr: GroupVersionResource) -> ResourceInfo:
+        """The served resource `gvr`, looking for CRDs stored meanwhile; 404 when none serves it."""
+        if gvr not in self.mapper:
+            await self.load_crds()
+        return self.mapper.info(gvr)
 
     # ------------------------------------------------------------ helpers
 
@@ -104,14 +117,47 @@ class Registry:
     def _not_found(self, info: ResourceInfo, name: str) -> NotFoundError:
         return NotFoundError.for_resource(info.gvr.resource, info.gvr.group, name)
 
-    def _validate(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None) -> None:
+    def _admit(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Validate what is about to be stored (pruned by its CRD's schema); Invalid lists every error."""
         group, kind = info.gvr.group, info.kind
         if old is None:
             errs = kind_validation.validate(group, kind, obj, namespaced=info.namespaced)
         else:
             errs = kind_validation.validate_update(group, kind, obj, old, require_resource_version=False)
+        custom = self.crds.get(info.gvr)
+        if custom is not None:
+            obj, schema_errs = self.crds.prune_and_validate(custom, obj)
+            errs.extend(schema_errs)
+        elif info.gvr == CRDS:
+            errs.extend(self.crds.conflicts(obj))
+            if not errs:
+                obj["status"] = established_status(obj, strategy.now_rfc3339())
         if errs:
             raise InvalidError.for_object(kind, group, meta.name(obj), errs)
+        return obj
+
+    def _decode(self, info: ResourceInfo, kv: KeyValue) -> dict[str, Any]:
+        return codec.decode(kv.value, kv.mod_revision, info.gvr.api_version)
+
+    def _delete_ops(self, info: ResourceInfo, key: bytes, obj: dict[str, Any]) -> list[RequestOp]:
+        """Deleting a CRD deletes every object it served, in the same transaction."""
+        ops: list[RequestOp] = [DeleteRangeRequest(key)]
+        if info.gvr == CRDS:
+            spec = obj.get("spec", {})
+            served = GroupVersionResource(spec.get("group", ""), "", spec.get("names", {}).get("plural", ""))
+            if served.group and served.resource:
+                prefix = keys.collection_prefix(served)
+                ops.append(DeleteRangeRequest(prefix, prefix_range_end(prefix)))
+        return ops
+
+    def _written(self, info: ResourceInfo, obj: dict[str, Any], *, deleted: bool = False) -> dict[str, Any]:
+        """After a successful write: keep the served custom resources in step with CRDs."""
+        if info.gvr == CRDS:
+            if deleted:
+                self.crds.unregister(meta.name(obj))
+            else:
+                self.crds.register(obj)
+        return obj
 
     async def _read(self, key: bytes) -> KeyValue | None:
         resp = await self.kv.range(key)
@@ -121,7 +167,7 @@ class Registry:
 
     async def create(self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str = "") -> dict[str, Any]:
         """Store a new object; its namespace comes from the request (or the object's metadata)."""
-        info = self.info(gvr)
+        info = await self.resolve(gvr)
         if not isinstance(obj, Mapping):
             raise BadRequestError("the request body is not an object")
         body_ns = str(obj.get("metadata", {}).get("namespace", "") or "")
@@ -133,7 +179,9 @@ class Registry:
         _check_kind(info, obj)
         for _ in range(_GENERATE_NAME_TRIES):
             stored = strategy.prepare_for_create(info, dict(obj), ns)
-            self._validate(info, stored)
+            if info.gvr == CRDS:
+                stored = with_defaults(stored)
+            stored = self._admit(info, stored)
             try:
                 return await self._create_once(info, stored, ns)
             except AlreadyExistsError:
@@ -168,7 +216,7 @@ class Registry:
                 raise AlreadyExistsError.for_resource(info.gvr.resource, info.gvr.group, name)
             raise NotFoundError.for_resource("namespaces", "", ns)  # deleted meanwhile
         stored["metadata"]["resourceVersion"] = str(resp.header.revision)
-        return stored
+        return self._written(info, stored)
 
     # ------------------------------------------------------------ get and list
 
@@ -176,20 +224,19 @@ class Registry:
         self, gvr: GroupVersionResource, name: str, namespace: str = "", *, resource_version: str = ""
     ) -> dict[str, Any]:
         """One object; `resource_version` "" or "0" reads the latest, a number reads as of it."""
-        info = self.info(gvr)
+        info = await self.resolve(gvr)
         ns = self._scope(info, namespace)
         revision = parse_resource_version(resource_version) if resource_version else 0
         key = keys.object_key(gvr, ns, name)
         try:
             resp = await self.kv.range(key, revision=revision)
         except CompactedError as exc:
-            raise _too_old(revision, exc.compact_revision) from exc
+            raise too_old(revision, exc.compact_revision) from exc
         except FutureRevisionError:
-            raise _too_large(revision) from None
+            raise too_large(revision) from None
         if not resp.kvs:
             raise self._not_found(info, name)
-        kv = resp.kvs[0]
-        return codec.decode(kv.value, kv.mod_revision)
+        return self._decode(info, resp.kvs[0])
 
     async def list(
         self,
@@ -204,7 +251,7 @@ class Registry:
         resource_version_match: str = "",
     ) -> dict[str, Any]:
         """A `<Kind>List` with metadata.resourceVersion, paged by `limit`/`continue` on one snapshot."""
-        info = self.info(gvr)
+        info = await self.resolve(gvr)
         ns = namespace if info.namespaced else ""
         select = Selection.parse(info, label_selector, field_selector)
         if limit < 0:
@@ -225,13 +272,13 @@ class Registry:
             except CompactedError as exc:
                 if continue_:
                     raise ExpiredError(_EXPIRED_CONTINUE) from exc
-                raise _too_old(revision, exc.compact_revision) from exc
+                raise too_old(revision, exc.compact_revision) from exc
             except FutureRevisionError:
-                raise _too_large(revision) from None
+                raise too_large(revision) from None
             if not revision:
                 revision = resp.header.revision
             for kv in resp.kvs:
-                obj = codec.decode(kv.value, kv.mod_revision)
+                obj = self._decode(info, kv)
                 if select.matches(obj):
                     items.append(obj)
             more = resp.more
@@ -268,7 +315,7 @@ class Registry:
             return revision
         current = (await self.kv.range(b"\0", limit=1, count_only=True)).header.revision
         if revision > current:
-            raise _too_large(revision)
+            raise too_large(revision)
         return 0  # NotOlderThan: the latest is not older
 
     # ------------------------------------------------------------ update
@@ -277,7 +324,7 @@ class Registry:
         self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str = "", *, subresource: str = ""
     ) -> dict[str, Any]:
         """Replace an object (or its status); a stale metadata.resourceVersion is a 409 Conflict."""
-        info = self.info(gvr)
+        info = await self.resolve(gvr)
         if subresource and subresource not in info.subresources:
             raise _no_subresource(gvr, subresource)
         body_ns = str(obj.get("metadata", {}).get("namespace", "") or "")
@@ -300,8 +347,9 @@ class Registry:
                         "Scale", "autoscaling", name, [errors.invalid("spec.replicas", replicas, "must be >= 0")]
                     )
                 return strategy.apply_scale(old, replicas)
-            return strategy.prepare_for_update(info, dict(obj), old)
+            return strategy.prepare_for_update(info, dict(obj), old, custom=custom)
 
+        custom = self.crds.get(gvr) is not None
         result = await self._update_with(info, ns, name, change, wanted_rev)
         return strategy.scale_of(info, result) if subresource == "scale" else result
 
@@ -322,24 +370,24 @@ class Registry:
                 raise self._not_found(info, name)
             if wanted_rev and kv.mod_revision != wanted_rev:
                 raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, OPTIMISTIC_LOCK_MESSAGE)
-            old = codec.decode(kv.value, kv.mod_revision)
-            new = change(old)
-            self._validate(info, new, old)
+            old = self._decode(info, kv)
+            new = self._admit(info, change(old), old)
             if _without_rv(new) == _without_rv(old):
                 return old  # nothing changed: no write, same resourceVersion (as kube-apiserver)
             md = new.get("metadata", {})
             if md.get("deletionTimestamp") and not md.get("finalizers"):
-                resp = await self.kv.txn([compare_mod_revision(key, "=", kv.mod_revision)], [_delete(key)])
+                ops = self._delete_ops(info, key, new)
+                resp = await self.kv.txn([compare_mod_revision(key, "=", kv.mod_revision)], ops)
                 if resp.succeeded:
                     new["metadata"]["resourceVersion"] = str(resp.header.revision)
-                    return new
+                    return self._written(info, new, deleted=True)
             else:
                 resp = await self.kv.txn(
                     [compare_mod_revision(key, "=", kv.mod_revision)], [PutRequest(key, codec.encode(new))]
                 )
                 if resp.succeeded:
                     new["metadata"]["resourceVersion"] = str(resp.header.revision)
-                    return new
+                    return self._written(info, new)
             if wanted_rev:
                 raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, OPTIMISTIC_LOCK_MESSAGE)
         raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, "too many concurrent writers")
@@ -361,7 +409,7 @@ class Registry:
         kube-apiserver retries patches). A `metadata.resourceVersion` in the patched result
         that differs from the stored one is a 409 Conflict.
         """
-        info = self.info(gvr)
+        info = await self.resolve(gvr)
         if subresource and (subresource != "status" or not info.has_status):
             raise _no_subresource(gvr, subresource)
         ns = self._scope(info, namespace)
@@ -383,15 +431,49 @@ class Registry:
                 raise BadRequestError("the name of the object cannot be changed by a patch")
             if subresource == "status":
                 return strategy.prepare_for_status_update(info, patched, old)
-            return strategy.prepare_for_update(info, patched, old)
+            return strategy.prepare_for_update(info, patched, old, custom=custom)
 
+        custom = self.crds.get(gvr) is not None
         return await self._update_with(info, ns, name, change)
 
     async def get_scale(self, gvr: GroupVersionResource, name: str, namespace: str = "") -> dict[str, Any]:
-        info = self.info(gvr)
+        info = await self.resolve(gvr)
         if not info.has_scale:
             raise _no_subresource(gvr, "scale")
         return strategy.scale_of(info, await self.get(gvr, name, namespace))
+
+    async def update_status(
+        self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str = ""
+    ) -> dict[str, Any]:
+        """Replace only the status of an object (its `status` subresource)."""
+        return await self.update(gvr, obj, namespace, subresource="status")
+
+    async def watch(
+        self,
+        gvr: GroupVersionResource,
+        namespace: str = "",
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+        resource_version: str = "",
+        resource_version_match: str = "",
+        allow_watch_bookmarks: bool = False,
+        send_initial_events: bool | None = None,
+        timeout_seconds: float = 0,
+    ) -> ResourceWatch:
+        """Watch `gvr` from a resourceVersion (kvstore.registry.watch has the rules)."""
+        return await watch(
+            self,
+            gvr,
+            namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            resource_version=resource_version,
+            resource_version_match=resource_version_match,
+            allow_watch_bookmarks=allow_watch_bookmarks,
+            send_initial_events=send_initial_events,
+            timeout_seconds=timeout_seconds,
+        )
 
     # ------------------------------------------------------------ delete
 
@@ -405,7 +487,7 @@ class Registry:
         propagation_policy: str = "",
     ) -> dict[str, Any]:
         """Delete an object, or mark it deleted while finalizers remain; returns the last state."""
-        info = self.info(gvr)
+        info = await self.resolve(gvr)
         ns = self._scope(info, namespace)
         if propagation_policy and propagation_policy not in PROPAGATION_POLICIES:
             raise BadRequestError(
@@ -421,13 +503,14 @@ class Registry:
             kv = await self._read(key)
             if kv is None:
                 raise self._not_found(info, name)
-            old = codec.decode(kv.value, kv.mod_revision)
+            old = self._decode(info, kv)
             _check_preconditions(info, name, old, pre)
             new = _mark_deleted(old, propagation_policy)
             if new is None:
-                resp = await self.kv.txn([compare_mod_revision(key, "=", kv.mod_revision)], [_delete(key)])
+                ops = self._delete_ops(info, key, old)
+                resp = await self.kv.txn([compare_mod_revision(key, "=", kv.mod_revision)], ops)
                 if resp.succeeded:
-                    return old
+                    return self._written(info, old, deleted=True)
                 continue
             if new == old:
                 return old  # already being deleted, nothing to add
@@ -469,18 +552,6 @@ _EXPIRED_CONTINUE = (
 
 def _no_subresource(gvr: GroupVersionResource, subresource: str) -> NotFoundError:
     return NotFoundError(f"the server could not find the requested resource ({gvr.resource}/{subresource})")
-
-
-def _too_large(revision: int) -> GatewayTimeoutError:
-    cause = {"reason": "ResourceVersionTooLarge", "message": "Too large resource version", "field": ""}
-    return GatewayTimeoutError(
-        f"Too large resource version: {revision}",
-        StatusDetails(causes=(cause,), retry_after_seconds=1),
-    )
-
-
-def _delete(key: bytes) -> DeleteRangeRequest:
-    return DeleteRangeRequest(key)
 
 
 def _without_rv(obj: dict[str, Any]) -> dict[str, Any]:

@@ -75,8 +75,14 @@ def prepare_for_create(info: ResourceInfo, obj: dict[str, Any], namespace: str) 
     return obj
 
 
-def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """The object to store for an update of the main resource."""
+def prepare_for_update(
+    info: ResourceInfo, new: dict[str, Any], old: dict[str, Any], *, custom: bool = False
+) -> dict[str, Any]:
+    """The object to store for an update of the main resource.
+
+    `generation` counts changes of `spec`; for a custom resource (`custom`) of anything
+    but metadata (and status, when status is a subresource), as kube does for CRs.
+    """
     new = copy_object(new)
     md = new.setdefault("metadata", {})
     old_md = old.get("metadata", {})
@@ -92,8 +98,17 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
             new["status"] = meta.deep_copy(old["status"])
         else:
             new.pop("status", None)
-    _bump_generation(new, old, spec_changed=new.get("spec") != old.get("spec"))
+    if custom:
+        changed = _content(new, info.has_status) != _content(old, info.has_status)
+    else:
+        changed = new.get("spec") != old.get("spec")
+    _bump_generation(new, old, spec_changed=changed)
     return new
+
+
+def _content(obj: dict[str, Any], has_status: bool) -> dict[str, Any]:
+    skip = ("metadata", "apiVersion", "kind", "status") if has_status else ("metadata", "apiVersion", "kind")
+    return {k: v for k, v in obj.items() if k not in skip}
 
 
 def prepare_for_status_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:

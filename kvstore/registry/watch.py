@@ -7,15 +7,22 @@
 
 Selectors apply with transitions: an object that stops matching arrives as DELETED (its
 last matching state, at the revision of the change), one that starts matching as ADDED.
-With `allowWatchBookmarks`, the store's progress notifications become BOOKMARK events
-carrying only the resourceVersion the watcher has seen everything up to.
+With `allowWatchBookmarks`, a BOOKMARK carrying only a resourceVersion (everything up to
+it has been delivered) arrives about every `bookmark_interval` seconds, as
+kube-apiserver sends one about every minute. `timeout_seconds` ends the watch cleanly,
+as kube's `timeoutSeconds` does.
+
+Live events are kept as `RawEvent`s (the stored bytes) until a consumer asks for them:
+`__anext__` decodes each into a fresh dict for its caller, while the gRPC server turns
+the same bytes into wire bytes once for all its watchers, without decoding.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from apimachinery.errors import BadRequestError, GoneError
 from apimachinery.schema import GroupVersionResource
@@ -23,29 +30,81 @@ from kvstore.api import Watch
 from kvstore.errors import CompactedError
 from kvstore.messages import Event, EventType, prefix_range_end
 from kvstore.registry import codec, keys
-from kvstore.registry.registry import Registry, parse_resource_version
 from kvstore.registry.selection import Selection
+from kvstore.registry.versions import parse_resource_version
+
+if TYPE_CHECKING:
+    from kvstore.registry.registry import Registry
 
 ADDED, MODIFIED, DELETED, BOOKMARK, ERROR = "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+DEFAULT_BOOKMARK_INTERVAL = 60.0
 
 WatchEvent = dict[str, Any]  # {"type": ..., "object": ...}, as on kube-apiserver's watch stream
+
+
+class RawEvent(NamedTuple):
+    """A live event before decoding: `value` is the stored object at `revision`."""
+
+    type: str
+    revision: int
+    key: bytes
+    value: bytes
+
+    def decode(self) -> WatchEvent:
+        return {"type": self.type, "object": codec.decode(self.value, self.revision)}
+
+
+def translate(event: Event, selection: Selection) -> RawEvent | None:
+    """The watch event one store event is for a watcher with `selection` (None: nothing).
+
+    Without selectors nothing is decoded: a put with no previous value is ADDED, any other
+    put MODIFIED, a delete DELETED carrying the last state at the delete's revision.
+    """
+    kv, prev = event.kv, event.prev_kv
+    rev = kv.mod_revision
+    if selection.empty:
+        if event.type == EventType.DELETE:
+            return RawEvent(DELETED, rev, kv.key, prev.value) if prev is not None else None
+        return RawEvent(MODIFIED if prev is not None else ADDED, rev, kv.key, kv.value)
+    matches = selection.matches
+    old_ok = prev is not None and matches(codec.decode(prev.value, rev))
+    if event.type == EventType.DELETE:
+        return RawEvent(DELETED, rev, kv.key, prev.value) if old_ok and prev is not None else None
+    new_ok = matches(codec.decode(kv.value, rev))
+    if new_ok:
+        return RawEvent(MODIFIED if old_ok else ADDED, rev, kv.key, kv.value)
+    if old_ok and prev is not None:
+        return RawEvent(DELETED, rev, kv.key, prev.value)
+    return None
 
 
 class ResourceWatch:
     """An async iterator of watch events; `stop()` ends it (iteration then finishes)."""
 
-    def __init__(self, selection: Selection, allow_bookmarks: bool) -> None:
+    def __init__(
+        self,
+        selection: Selection,
+        allow_bookmarks: bool,
+        *,
+        bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
+        timeout_seconds: float = 0,
+    ) -> None:
         self.selection = selection
         self.allow_bookmarks = allow_bookmarks
-        self._pending: deque[WatchEvent] = deque()
+        self.bookmark_interval = bookmark_interval
+        self.timeout_seconds = timeout_seconds
+        self._pending: deque[WatchEvent | RawEvent] = deque()
         self._watch: Watch | None = None
         self._stream: AsyncIterator[Any] | None = None
         self._done = False
+        self._timers: list[asyncio.TimerHandle] = []
         self.resource_version = 0  # everything up to here has been delivered
 
     def stop(self) -> None:
         self._done = True
+        for timer in self._timers:
+            timer.cancel()
         if self._watch is not None:
             self._watch.cancel()
 
@@ -54,30 +113,60 @@ class ResourceWatch:
         if self._watch is not None:
             self._watch.request_progress()
 
+    def _start(self, w: Watch) -> None:
+        self._watch = w
+        self._stream = w.__aiter__()
+        loop = asyncio.get_running_loop()
+        if self.timeout_seconds > 0:
+            self._timers.append(loop.call_later(self.timeout_seconds, self.stop))
+        if self.allow_bookmarks and self.bookmark_interval > 0:
+            self._timers.append(loop.call_later(self.bookmark_interval, self._bookmark_tick))
+
+    def _bookmark_tick(self) -> None:
+        if self._done:
+            return
+        self.request_bookmark()
+        self._timers = [t for t in self._timers if not t.cancelled()]
+        self._timers.append(asyncio.get_running_loop().call_later(self.bookmark_interval, self._bookmark_tick))
+
     def __aiter__(self) -> ResourceWatch:
         return self
 
     async def __anext__(self) -> WatchEvent:
         while not self._pending:
-            if self._done or self._stream is None:
+            if not await self._fill():
                 raise StopAsyncIteration
-            try:
-                resp = await self._stream.__anext__()
-            except StopAsyncIteration:
-                self._done = True
-                raise
-            except CompactedError as exc:
-                self._error(exc.compact_revision)
-                continue
-            self._translate(resp)
-        return self._pending.popleft()
+        item = self._pending.popleft()
+        return item.decode() if isinstance(item, RawEvent) else item
+
+    async def next_batch(self) -> list[WatchEvent | RawEvent]:
+        """Every event ready now (waiting for at least one); [] once the watch has ended."""
+        while not self._pending:
+            if not await self._fill():
+                return []
+        batch = list(self._pending)
+        self._pending.clear()
+        return batch
+
+    async def _fill(self) -> bool:
+        """Wait for the next store response and translate it; False when the watch ended."""
+        if self._done or self._stream is None:
+            return False
+        try:
+            resp = await self._stream.__anext__()
+        except StopAsyncIteration:
+            self._done = True
+            return False
+        except CompactedError as exc:
+            self._error(exc.compact_revision)
+            return True
+        self._translate(resp)
+        return True
 
     def _error(self, compact_revision: int) -> None:
         gone = GoneError(f"too old resource version: {self.resource_version} ({compact_revision})")
         self._pending.append({"type": ERROR, "object": gone.to_status()})
-        self._done = True
-        if self._watch is not None:
-            self._watch.cancel()
+        self.stop()
 
     def _translate(self, resp: Any) -> None:
         if resp.canceled:
@@ -91,28 +180,12 @@ class ResourceWatch:
                 self.resource_version = resp.header.revision
                 self._pending.append(self.bookmark(self.resource_version))
             return
+        selection, pending = self.selection, self._pending
         for event in resp.events:
-            self._event(event)
+            raw = translate(event, selection)
+            if raw is not None:
+                pending.append(raw)
         self.resource_version = max(self.resource_version, resp.events[-1].kv.mod_revision)
-
-    def _event(self, event: Event) -> None:
-        kv, prev = event.kv, event.prev_kv
-        matches = self.selection.matches
-        rev = kv.mod_revision
-        old = codec.decode(prev.value, rev) if prev is not None else None
-        old_ok = old is not None and matches(old)
-        if event.type == EventType.DELETE:
-            if old is not None and old_ok:
-                self._pending.append({"type": DELETED, "object": old})
-            return
-        new = codec.decode(kv.value, rev)
-        new_ok = matches(new)
-        if new_ok and old_ok:
-            self._pending.append({"type": MODIFIED, "object": new})
-        elif new_ok:
-            self._pending.append({"type": ADDED, "object": new})
-        elif old_ok:
-            self._pending.append({"type": DELETED, "object": old})
 
     def bookmark(self, revision: int, *, initial_end: bool = False) -> WatchEvent:
         info = self.selection.info
@@ -133,11 +206,19 @@ async def watch(
     resource_version_match: str = "",
     allow_watch_bookmarks: bool = False,
     send_initial_events: bool | None = None,
+    timeout_seconds: float = 0,
 ) -> ResourceWatch:
     """Start a watch of `gvr` (in `namespace`, or all) by kube-apiserver's rules (module docstring)."""
-    info = registry.info(gvr)
+    info = await registry.resolve(gvr)
     selection = Selection.parse(info, label_selector, field_selector)
-    rw = ResourceWatch(selection, allow_watch_bookmarks)
+    if timeout_seconds < 0:
+        raise BadRequestError(f"timeoutSeconds: Invalid value: {timeout_seconds}: must be non-negative")
+    rw = ResourceWatch(
+        selection,
+        allow_watch_bookmarks,
+        bookmark_interval=registry.bookmark_interval,
+        timeout_seconds=timeout_seconds,
+    )
     if send_initial_events is not None:
         if resource_version_match != "NotOlderThan":
             raise BadRequestError("sendInitialEvents is forbidden unless resourceVersionMatch is NotOlderThan")
@@ -171,6 +252,5 @@ async def watch(
     except CompactedError as exc:
         rw._error(exc.compact_revision)
         return rw
-    rw._watch = w
-    rw._stream = w.__aiter__()
+    rw._start(w)
     return rw

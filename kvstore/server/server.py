@@ -1,4 +1,5 @@
-"""The gRPC server: etcd's KV, Watch, Lease, Cluster and Maintenance services over one store."""
+"""The gRPC server: etcd's KV, Watch, Lease, Cluster and Maintenance services, and the
+resource API (kvsresourcespb.Resources), over one store."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from collections.abc import Sequence
 
 import grpc
 
+from kvstore.registry import Registry
+from kvstore.registry.watch import DEFAULT_BOOKMARK_INTERVAL
 from kvstore.server.cluster_service import ClusterService, MemberInfo
 from kvstore.server.kv_service import KVService
 from kvstore.server.lease_service import LeaseService
 from kvstore.server.maintenance_service import MaintenanceService
 from kvstore.server.registry import service_handler
+from kvstore.server.resources_service import ResourcesService
 from kvstore.server.send_gate import DEFAULT_MAX_PACE, SendGate
 from kvstore.server.watch_service import WatchService
 from kvstore.store import Store
@@ -46,13 +50,17 @@ class Server:
         name: str = "default",
         advertise_client_urls: Sequence[str] = (),
         watch_batch_max_delay: float = DEFAULT_MAX_PACE,
+        bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
     ) -> None:
         self.store = store
         self.addresses = [parse_listen_url(u) for u in listen_client_urls]
         self.name = name
         self._advertise = list(advertise_client_urls)
         self.client_urls: list[str] = []
-        self.watch = WatchService(store, SendGate(max_pace=watch_batch_max_delay))
+        gate = SendGate(max_pace=watch_batch_max_delay)
+        self.watch = WatchService(store, gate)
+        self.registry = Registry(store, bookmark_interval=bookmark_interval)
+        self.resources = ResourcesService(self.registry, gate)
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
@@ -81,6 +89,7 @@ class Server:
                 service_handler("Cluster", ClusterService(self.store, member)),
                 service_handler("Maintenance", MaintenanceService(self.store)),
                 self.watch.handler(),
+                self.resources.handler(),
             )
         )
         await server.start()

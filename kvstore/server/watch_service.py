@@ -24,12 +24,12 @@ class WatchService:
     async def watch(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
         stream = WatchStream(self.store, self.cache, self.gate, context)
         self.streams.add(stream)
-        self.gate.streams = len(self.streams)
+        self.gate.streams += 1  # the gate paces by every open stream, resource watches included
         try:
             await stream.run()
         finally:
             self.streams.discard(stream)
-            self.gate.streams = len(self.streams)
+            self.gate.streams -= 1
 
     def handler(self) -> grpc.GenericRpcHandler:
         method = grpc.stream_stream_rpc_method_handler(self.watch, response_serializer=_as_is)

@@ -228,6 +228,9 @@ def test_lease_rules():
     ]
 
 
+MINIMAL_SCHEMA = {"openAPIV3Schema": {"type": "object"}}
+
+
 def crd(**spec):
     return {
         "metadata": {"name": "widgets.example.com"},
@@ -235,7 +238,7 @@ def crd(**spec):
             "group": "example.com",
             "scope": "Namespaced",
             "names": {"plural": "widgets", "kind": "Widget"},
-            "versions": [{"name": "v1", "served": True, "storage": True}],
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": MINIMAL_SCHEMA}],
             **spec,
         },
     }
@@ -244,7 +247,11 @@ def crd(**spec):
 def test_crd_rules():
     """CRD validation: name is <plural>.<group>, a dotted group, a known scope, exactly one storage version."""
     assert validate("apiextensions.k8s.io", "CustomResourceDefinition", crd()) == []
-    bad = crd(group="example", scope="Global", versions=[{"name": "v1"}, {"name": "v1"}])
+    bad = crd(
+        group="example",
+        scope="Global",
+        versions=[{"name": "v1", "schema": MINIMAL_SCHEMA}, {"name": "v1", "schema": MINIMAL_SCHEMA}],
+    )
     errs = validate("apiextensions.k8s.io", "CustomResourceDefinition", bad)
     assert [(e.field, e.detail) for e in errs] == [
         ("metadata.name", 'must be spec.names.plural+"."+spec.group'),

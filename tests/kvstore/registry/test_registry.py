@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+import kvstore
 from apimachinery.errors import (
     AlreadyExistsError,
     BadRequestError,
@@ -17,7 +18,7 @@ from apimachinery.errors import (
     NotFoundError,
 )
 from apimachinery.schema import GroupVersionResource
-from kvstore.registry import Registry
+from kvstore.registry import ResourceClient
 
 PODS = GroupVersionResource("", "v1", "pods")
 CMS = GroupVersionResource("", "v1", "configmaps")
@@ -49,59 +50,65 @@ def deployment(name: str = "web", replicas: int = 1) -> dict[str, Any]:
     }
 
 
-async def test_create_fills_identity_and_resource_version_is_the_store_revision(registry: Registry) -> None:
+async def test_create_fills_identity_and_resource_version_is_the_store_revision(
+    registry: ResourceClient, store: kvstore.Store
+) -> None:
     """kube-apiserver create: uid, creationTimestamp, generation 1, resourceVersion = revision as a string."""
     created = await registry.create(PODS, pod(), "default")
     md = created["metadata"]
     assert md["namespace"] == "default" and md["uid"] and md["creationTimestamp"].endswith("Z")
     assert md["generation"] == 1
-    assert md["resourceVersion"] == str(registry.kv.revision)  # type: ignore[attr-defined]
+    assert md["resourceVersion"] == str(store.revision)
     assert created["status"] == {"phase": "Pending"}
     got = await registry.get(PODS, "web-0", "default")
     assert got == created
 
 
-async def test_generate_name_appends_five_characters(registry: Registry) -> None:
+async def test_generate_name_appends_five_characters(registry: ResourceClient) -> None:
     created = await registry.create(PODS, {"metadata": {"generateName": "web-"}, "spec": pod()["spec"]}, "default")
     name = created["metadata"]["name"]
     assert name.startswith("web-") and len(name) == len("web-") + 5
 
 
-async def test_duplicate_create_is_already_exists_and_writes_nothing(registry: Registry) -> None:
+async def test_duplicate_create_is_already_exists_and_writes_nothing(
+    registry: ResourceClient, store: kvstore.Store
+) -> None:
     await registry.create(PODS, pod(), "default")
-    rev = registry.kv.revision  # type: ignore[attr-defined]
+    rev = store.revision
     with pytest.raises(AlreadyExistsError, match='pods "web-0" already exists') as info:
         await registry.create(PODS, pod(), "default")
     assert info.value.code == 409
-    assert registry.kv.revision == rev  # type: ignore[attr-defined]
+    assert store.revision == rev
 
 
-async def test_namespaced_create_needs_an_existing_namespace(registry: Registry) -> None:
+async def test_namespaced_create_needs_an_existing_namespace(registry: ResourceClient) -> None:
     """kube-apiserver: 404 for a missing namespace; `default` and `kube-system` exist from the start."""
     with pytest.raises(NotFoundError, match='namespaces "nope" not found'):
         await registry.create(PODS, pod(), "nope")
     await registry.create(PODS, pod(), "kube-system")
 
 
-async def test_no_create_in_a_terminating_namespace(registry: Registry) -> None:
+async def test_no_create_in_a_terminating_namespace(registry: ResourceClient) -> None:
     await registry.create(NAMESPACES, {"metadata": {"name": "going", "finalizers": ["kubernetes"]}})
     await registry.delete(NAMESPACES, "going")
     with pytest.raises(ForbiddenError, match="being terminated"):
         await registry.create(PODS, pod(), "going")
 
 
-async def test_invalid_object_reports_every_field_and_writes_nothing(registry: Registry) -> None:
+async def test_invalid_object_reports_every_field_and_writes_nothing(
+    registry: ResourceClient, store: kvstore.Store
+) -> None:
     bad = pod("Web_0")
     bad["spec"]["containers"][0]["image"] = ""
-    rev = registry.kv.revision  # type: ignore[attr-defined]
+    rev = store.revision
     with pytest.raises(InvalidError) as info:
         await registry.create(PODS, bad, "default")
     fields = {c["field"] for c in info.value.causes}
     assert {"metadata.name", "spec.containers[0].image"} <= fields
-    assert registry.kv.revision == rev  # type: ignore[attr-defined]
+    assert store.revision == rev
 
 
-async def test_kind_and_namespace_mismatch_are_bad_requests(registry: Registry) -> None:
+async def test_kind_and_namespace_mismatch_are_bad_requests(registry: ResourceClient) -> None:
     with pytest.raises(BadRequestError, match="kind in the data"):
         await registry.create(PODS, {**pod(), "kind": "Service"}, "default")
     other = pod()
@@ -110,21 +117,23 @@ async def test_kind_and_namespace_mismatch_are_bad_requests(registry: Registry) 
         await registry.create(PODS, other, "default")
 
 
-async def test_stale_resource_version_is_a_conflict_and_writes_nothing(registry: Registry) -> None:
+async def test_stale_resource_version_is_a_conflict_and_writes_nothing(
+    registry: ResourceClient, store: kvstore.Store
+) -> None:
     """Optimistic concurrency: an update carrying an old resourceVersion gets 409 Conflict."""
     created = await registry.create(PODS, pod(), "default")
     first = dict(created, metadata={**created["metadata"], "labels": {"a": "1"}})
     updated = await registry.update(PODS, first, "default")
     assert int(updated["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
     stale = dict(created, metadata={**created["metadata"], "labels": {"a": "2"}})
-    rev = registry.kv.revision  # type: ignore[attr-defined]
+    rev = store.revision
     with pytest.raises(ConflictError, match="the object has been modified"):
         await registry.update(PODS, stale, "default")
-    assert registry.kv.revision == rev  # type: ignore[attr-defined]
+    assert store.revision == rev
     assert (await registry.get(PODS, "web-0", "default"))["metadata"]["labels"] == {"a": "1"}
 
 
-async def test_generation_counts_spec_changes_only(registry: Registry) -> None:
+async def test_generation_counts_spec_changes_only(registry: ResourceClient) -> None:
     d = await registry.create(DEPLOY, deployment(), "default")
     assert d["metadata"]["generation"] == 1
     d["metadata"]["labels"] = {"x": "y"}
@@ -135,7 +144,7 @@ async def test_generation_counts_spec_changes_only(registry: Registry) -> None:
     assert d["metadata"]["generation"] == 2
 
 
-async def test_status_subresource_splits_spec_and_status(registry: Registry) -> None:
+async def test_status_subresource_splits_spec_and_status(registry: ResourceClient) -> None:
     """The main resource ignores status; /status ignores everything but status."""
     d = await registry.create(DEPLOY, {**deployment(), "status": {"replicas": 9}}, "default")
     assert "status" not in d or d["status"] == {}
@@ -149,7 +158,7 @@ async def test_status_subresource_splits_spec_and_status(registry: Registry) -> 
     assert d["metadata"]["generation"] == 1
 
 
-async def test_scale_subresource_reads_and_sets_replicas(registry: Registry) -> None:
+async def test_scale_subresource_reads_and_sets_replicas(registry: ResourceClient) -> None:
     await registry.create(DEPLOY, deployment(replicas=2), "default")
     scale = await registry.get_scale(DEPLOY, "web", "default")
     assert scale["kind"] == "Scale" and scale["spec"] == {"replicas": 2}
@@ -163,7 +172,7 @@ async def test_scale_subresource_reads_and_sets_replicas(registry: Registry) -> 
         await registry.get_scale(PODS, "web-0", "default")
 
 
-async def test_delete_preconditions(registry: Registry) -> None:
+async def test_delete_preconditions(registry: ResourceClient) -> None:
     created = await registry.create(PODS, pod(), "default")
     with pytest.raises(ConflictError, match="Precondition failed: UID"):
         await registry.delete(PODS, "web-0", "default", preconditions={"uid": "other"})
@@ -174,7 +183,7 @@ async def test_delete_preconditions(registry: Registry) -> None:
         await registry.get(PODS, "web-0", "default")
 
 
-async def test_finalizers_keep_the_object_until_the_last_is_removed(registry: Registry) -> None:
+async def test_finalizers_keep_the_object_until_the_last_is_removed(registry: ResourceClient) -> None:
     """delete with finalizers sets deletionTimestamp; removing the last finalizer deletes it."""
     p = pod()
     p["metadata"]["finalizers"] = ["example.com/hold"]
@@ -189,7 +198,9 @@ async def test_finalizers_keep_the_object_until_the_last_is_removed(registry: Re
 
 
 @pytest.mark.parametrize(("policy", "finalizer"), [("Foreground", "foregroundDeletion"), ("Orphan", "orphan")])
-async def test_propagation_policy_is_recorded_as_a_finalizer(registry: Registry, policy: str, finalizer: str) -> None:
+async def test_propagation_policy_is_recorded_as_a_finalizer(
+    registry: ResourceClient, policy: str, finalizer: str
+) -> None:
     await registry.create(DEPLOY, deployment(), "default")
     marked = await registry.delete(DEPLOY, "web", "default", propagation_policy=policy)
     assert marked["metadata"]["finalizers"] == [finalizer]
@@ -197,7 +208,7 @@ async def test_propagation_policy_is_recorded_as_a_finalizer(registry: Registry,
         await registry.delete(DEPLOY, "web", "default", propagation_policy="Sideways")
 
 
-async def test_list_selectors_and_namespaces(registry: Registry) -> None:
+async def test_list_selectors_and_namespaces(registry: ResourceClient) -> None:
     await registry.create(PODS, pod("a", {"app": "web", "tier": "fe"}), "default")
     await registry.create(PODS, pod("b", {"app": "web"}, nodeName="n1"), "default")
     await registry.create(PODS, pod("c", {"app": "db"}), "kube-system")
@@ -214,7 +225,7 @@ async def test_list_selectors_and_namespaces(registry: Registry) -> None:
         await registry.list(PODS, label_selector="app in (web")
 
 
-async def test_limit_and_continue_page_through_one_snapshot(registry: Registry) -> None:
+async def test_limit_and_continue_page_through_one_snapshot(registry: ResourceClient) -> None:
     """Pages of a chunked list all read the first page's revision: later writes do not show."""
     for i in range(5):
         await registry.create(CMS, {"metadata": {"name": f"cm-{i}"}}, "default")
@@ -231,12 +242,12 @@ async def test_limit_and_continue_page_through_one_snapshot(registry: Registry) 
     assert names == [f"cm-{i}" for i in range(5)]
 
 
-async def test_expired_continue_token_is_410_expired(registry: Registry) -> None:
+async def test_expired_continue_token_is_410_expired(registry: ResourceClient, store: kvstore.Store) -> None:
     for i in range(3):
         await registry.create(CMS, {"metadata": {"name": f"cm-{i}"}}, "default")
     page = await registry.list(CMS, "default", limit=1)
     await registry.create(CMS, {"metadata": {"name": "cm-x"}}, "default")
-    await registry.kv.compact(registry.kv.revision)  # type: ignore[attr-defined]
+    await store.compact(store.revision)
     with pytest.raises(ExpiredError) as info:
         await registry.list(CMS, "default", limit=1, continue_=page["metadata"]["continue"])
     assert info.value.code == 410
@@ -244,7 +255,7 @@ async def test_expired_continue_token_is_410_expired(registry: Registry) -> None
         await registry.list(CMS, "default", continue_="garbage!")
 
 
-async def test_resource_version_semantics_of_get_and_list(registry: Registry) -> None:
+async def test_resource_version_semantics_of_get_and_list(registry: ResourceClient, store: kvstore.Store) -> None:
     """ "" and "0" read the latest; Exact reads history; compacted is 410 Gone; future is 504."""
     c = await registry.create(CMS, {"metadata": {"name": "cm"}, "data": {"v": "1"}}, "default")
     old_rv = c["metadata"]["resourceVersion"]
@@ -257,16 +268,16 @@ async def test_resource_version_semantics_of_get_and_list(registry: Registry) ->
     assert latest["items"][0]["data"] == {"v": "2"}
     with pytest.raises(BadRequestError):
         await registry.list(CMS, "default", resource_version_match="Exact")
-    future = str(registry.kv.revision + 100)  # type: ignore[attr-defined]
+    future = str(store.revision + 100)
     with pytest.raises(Exception, match="Too large resource version") as too_large:
         await registry.list(CMS, "default", resource_version=future)
     assert getattr(too_large.value, "code", None) == 504
-    await registry.kv.compact(registry.kv.revision)  # type: ignore[attr-defined]
+    await store.compact(store.revision)
     with pytest.raises(GoneError, match="too old resource version"):
         await registry.list(CMS, "default", resource_version=old_rv, resource_version_match="Exact")
 
 
-async def test_delete_collection_deletes_only_the_selected(registry: Registry) -> None:
+async def test_delete_collection_deletes_only_the_selected(registry: ResourceClient) -> None:
     await registry.create(PODS, pod("a", {"app": "web"}), "default")
     await registry.create(PODS, pod("b", {"app": "db"}), "default")
     out = await registry.delete_collection(PODS, "default", label_selector="app=web")
@@ -274,7 +285,7 @@ async def test_delete_collection_deletes_only_the_selected(registry: Registry) -
     assert [p["metadata"]["name"] for p in (await registry.list(PODS))["items"]] == ["b"]
 
 
-async def test_cluster_scoped_objects_have_no_namespace(registry: Registry) -> None:
+async def test_cluster_scoped_objects_have_no_namespace(registry: ResourceClient) -> None:
     node = await registry.create(NODES, {"metadata": {"name": "n1", "namespace": "ignored"}, "status": {"x": 1}})
     assert "namespace" not in node["metadata"]
     assert node["status"] == {"x": 1}
@@ -286,7 +297,9 @@ async def test_cluster_scoped_objects_have_no_namespace(registry: Registry) -> N
     ]
 
 
-async def test_patches_of_the_three_types_go_through_the_same_rules(registry: Registry) -> None:
+async def test_patches_of_the_three_types_go_through_the_same_rules(
+    registry: ResourceClient, store: kvstore.Store
+) -> None:
     """kube-apiserver PATCH: merge, JSON and strategic merge patches; validation and generation apply."""
     await registry.create(DEPLOY, deployment(), "default")
     d = await registry.patch(DEPLOY, "web", "application/merge-patch+json", {"spec": {"replicas": 3}}, "default")
@@ -300,7 +313,7 @@ async def test_patches_of_the_three_types_go_through_the_same_rules(registry: Re
     ]
     d = await registry.patch(DEPLOY, "web", "application/json-patch+json", ops, "default")
     assert d["spec"]["replicas"] == 5
-    rev = registry.kv.revision  # type: ignore[attr-defined]
+    rev = store.revision
     failing = [{"op": "test", "path": "/spec/replicas", "value": 1}]
     with pytest.raises(InvalidError):
         await registry.patch(DEPLOY, "web", "application/json-patch+json", failing, "default")
@@ -314,4 +327,4 @@ async def test_patches_of_the_three_types_go_through_the_same_rules(registry: Re
     with pytest.raises(Exception, match="unknown format") as unsupported:
         await registry.patch(DEPLOY, "web", "text/plain", {}, "default")
     assert getattr(unsupported.value, "code", None) == 415
-    assert registry.kv.revision == rev  # type: ignore[attr-defined]
+    assert store.revision == rev

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+import kvstore
 from apimachinery.errors import BadRequestError
 from apimachinery.schema import GroupVersionResource
-from kvstore.registry import Registry, ResourceWatch, watch
+from kvstore.registry import ResourceClient, ResourceEventStream
 
 CMS = GroupVersionResource("", "v1", "configmaps")
 
@@ -18,7 +19,7 @@ def cm(name: str, labels: dict[str, str] | None = None, **data: str) -> dict[str
     return {"metadata": {"name": name, "labels": labels or {}}, "data": data}
 
 
-async def take(w: ResourceWatch, n: int) -> list[tuple[str, str, str]]:
+async def take(w: ResourceEventStream, n: int) -> list[tuple[str, str, str]]:
     """The next n events as (type, name, resourceVersion)."""
     out = []
     for _ in range(n):
@@ -28,7 +29,7 @@ async def take(w: ResourceWatch, n: int) -> list[tuple[str, str, str]]:
     return out
 
 
-async def test_events_from_a_resource_version_in_revision_order(registry: Registry) -> None:
+async def test_events_from_a_resource_version_in_revision_order(registry: ResourceClient, store: kvstore.Store) -> None:
     """Watch from N: ADDED, MODIFIED, DELETED for every change after N, each with its revision."""
     first = await registry.create(CMS, cm("a"), "default")
     rv = first["metadata"]["resourceVersion"]
@@ -36,21 +37,21 @@ async def test_events_from_a_resource_version_in_revision_order(registry: Regist
     b["data"] = {"k": "v"}
     b2 = await registry.update(CMS, b, "default")
     await registry.delete(CMS, "b", "default")
-    w = await watch(registry, CMS, "default", resource_version=rv)
+    w = await registry.watch(CMS, "default", resource_version=rv)
     events = await take(w, 3)
     assert [(t, n) for t, n, _ in events] == [("ADDED", "b"), ("MODIFIED", "b"), ("DELETED", "b")]
     revs = [int(r) for _, _, r in events]
     assert revs == sorted(revs) and revs[1] == int(b2["metadata"]["resourceVersion"])
-    assert revs[2] == registry.kv.revision  # type: ignore[attr-defined]
+    assert revs[2] == store.revision
     w.stop()
 
 
-async def test_unset_resource_version_starts_with_the_current_state(registry: Registry) -> None:
+async def test_unset_resource_version_starts_with_the_current_state(registry: ResourceClient) -> None:
     """resourceVersion "" (and "0"): synthetic ADDED for what exists, then live events."""
     await registry.create(CMS, cm("a"), "default")
     existing = ["a"]
     for rv in ("", "0"):
-        w = await watch(registry, CMS, "default", resource_version=rv)
+        w = await registry.watch(CMS, "default", resource_version=rv)
         assert [e[:2] for e in await take(w, len(existing))] == [("ADDED", n) for n in existing]
         await registry.create(CMS, cm("new" + rv), "default")
         assert [e[:2] for e in await take(w, 1)] == [("ADDED", "new" + rv)]
@@ -58,10 +59,10 @@ async def test_unset_resource_version_starts_with_the_current_state(registry: Re
         w.stop()
 
 
-async def test_selector_transitions_become_added_and_deleted(registry: Registry) -> None:
+async def test_selector_transitions_become_added_and_deleted(registry: ResourceClient) -> None:
     """An object that stops matching arrives as DELETED, one that starts matching as ADDED."""
     start = (await registry.list(CMS, "default"))["metadata"]["resourceVersion"]
-    w = await watch(registry, CMS, "default", label_selector="app=web", resource_version=start)
+    w = await registry.watch(CMS, "default", label_selector="app=web", resource_version=start)
     c = await registry.create(CMS, cm("x", {"app": "db"}), "default")
     c["metadata"]["labels"] = {"app": "web"}
     c = await registry.update(CMS, c, "default")
@@ -75,24 +76,28 @@ async def test_selector_transitions_become_added_and_deleted(registry: Registry)
     w.stop()
 
 
-async def test_bookmarks_only_when_allowed(registry: Registry) -> None:
+async def test_bookmarks_only_when_allowed(registry: ResourceClient, store: kvstore.Store) -> None:
+    """allowWatchBookmarks: BOOKMARKs carrying only the resourceVersion everything up to has been
+    delivered, about every bookmark interval (kube-apiserver: about every minute); none without it."""
     start = (await registry.list(CMS, "default"))["metadata"]["resourceVersion"]
-    w = await watch(registry, CMS, "default", resource_version=start, allow_watch_bookmarks=True)
+    plain = await registry.watch(CMS, "default", resource_version=start)
+    w = await registry.watch(CMS, "default", resource_version=start, allow_watch_bookmarks=True)
     await registry.create(CMS, cm("a"), "default")
     assert (await take(w, 1))[0][:2] == ("ADDED", "a")
-    w.request_bookmark()
     mark = await asyncio.wait_for(w.__anext__(), 10)
     assert mark["type"] == "BOOKMARK" and mark["object"]["kind"] == "ConfigMap"
-    assert mark["object"]["metadata"] == {"resourceVersion": str(registry.kv.revision)}  # type: ignore[attr-defined]
+    assert mark["object"]["metadata"] == {"resourceVersion": str(store.revision)}
     w.stop()
+    await registry.create(CMS, cm("b"), "default")  # a bookmark interval has passed: still no BOOKMARK
+    assert [e[:2] for e in await take(plain, 2)] == [("ADDED", "a"), ("ADDED", "b")]
+    plain.stop()
 
 
-async def test_send_initial_events_ends_with_an_annotated_bookmark(registry: Registry) -> None:
+async def test_send_initial_events_ends_with_an_annotated_bookmark(registry: ResourceClient) -> None:
     """sendInitialEvents=true: ADDED for the current state, then BOOKMARK k8s.io/initial-events-end."""
     await registry.create(CMS, cm("a"), "default")
     await registry.create(CMS, cm("b"), "default")
-    w = await watch(
-        registry,
+    w = await registry.watch(
         CMS,
         "default",
         send_initial_events=True,
@@ -103,16 +108,18 @@ async def test_send_initial_events_ends_with_an_annotated_bookmark(registry: Reg
     assert [e["type"] for e in events] == ["ADDED", "ADDED", "BOOKMARK"]
     assert events[2]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
     with pytest.raises(BadRequestError):
-        await watch(registry, CMS, "default", send_initial_events=True, allow_watch_bookmarks=True)
+        await registry.watch(CMS, "default", send_initial_events=True, allow_watch_bookmarks=True)
     w.stop()
 
 
-async def test_a_compacted_resource_version_yields_a_410_error_event(registry: Registry) -> None:
+async def test_a_compacted_resource_version_yields_a_410_error_event(
+    registry: ResourceClient, store: kvstore.Store
+) -> None:
     first = await registry.create(CMS, cm("a"), "default")
     await registry.create(CMS, cm("b"), "default")
     await registry.create(CMS, cm("c"), "default")
-    await registry.kv.compact(registry.kv.revision)  # type: ignore[attr-defined]
-    w = await watch(registry, CMS, "default", resource_version=first["metadata"]["resourceVersion"])
+    await store.compact(store.revision)
+    w = await registry.watch(CMS, "default", resource_version=first["metadata"]["resourceVersion"])
     event = await asyncio.wait_for(w.__anext__(), 10)
     assert event["type"] == "ERROR"
     assert event["object"]["code"] == 410 and event["object"]["reason"] == "Gone"

@@ -1,4 +1,4 @@
-"""`python -m bench [store|net|all] [--quick] [--repeat N] [--json FILE]` (also `kvs bench`)."""
+"""`python -m bench [store|net|resources|all] [--quick] [--repeat N] [--json FILE]` (also `kvs bench`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ import sys
 import threading
 from collections.abc import Callable
 
-from bench import net_fanout, net_write, store_fanout, store_read, store_write
+from bench import (
+    net_fanout,
+    net_write,
+    resource_fanout,
+    resource_list,
+    resource_write,
+    store_fanout,
+    store_read,
+    store_write,
+)
 from bench.common import make_config
 from bench.report import Figure, machine_info, render_header, render_results, to_json
 
@@ -18,6 +27,7 @@ Scenario = Callable[..., tuple[list[Figure], list[str]]]
 SUITES: dict[str, list[Scenario]] = {
     "store": [store_write.run, store_read.run, store_fanout.run],
     "net": [net_write.run, net_fanout.run],
+    "resources": [resource_write.run, resource_list.run, resource_fanout.run],
 }
 
 
@@ -35,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         nargs="?",
         default="all",
         choices=["all", *SUITES],
-        help="what to run: store (the embedded store), net (kvs serve over gRPC, next to etcd) or all (default)",
+        help="what to run: store (the embedded store), net (kvs serve over gRPC, next to etcd), resources (objects "
+        "through the resource API, embedded and over gRPC) or all (default)",
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds; figures are rough")
     parser.add_argument(

@@ -43,6 +43,13 @@ class Config:
     net_events: int = 2_000
     net_receiver_procs: int = 2  # processes the lean watch receivers are spread over
     net_timeout: float = 120.0  # seconds to wait for the last delivery once the writes are done
+    # e) resources (bench resources): objects through the registry, embedded and over gRPC
+    object_size: int = 2048  # bytes of JSON per object
+    resource_clients: int = 32  # concurrent writer tasks
+    resource_seconds: float = 1.5  # each create / update repetition runs this long
+    list_objects: int = 10_000
+    resource_watchers: tuple[int, ...] = (1, 10, 100, 1000)
+    resource_events: int = 400
 
 
 def make_config(*, quick: bool, repeat: int | None, tmp_base: str | None) -> Config:
@@ -64,12 +71,29 @@ def make_config(*, quick: bool, repeat: int | None, tmp_base: str | None) -> Con
         net_watchers=(1, 10),
         net_events=200,
         net_timeout=30.0,
+        resource_seconds=0.3,
+        list_objects=1_000,
+        resource_watchers=(1, 10),
+        resource_events=50,
     )
 
 
 def bench_value(size: int) -> bytes:
     """A value of `size` bytes that does not compress to nothing."""
     return bytes((i * 31 + 7) % 251 for i in range(size))
+
+
+def config_map(name: str, size: int, namespace: str = "default") -> dict[str, Any]:
+    """A ConfigMap whose JSON is about `size` bytes."""
+    obj: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "bench"}},
+        "data": {},
+    }
+    filler = max(0, size - 160 - len(name))
+    obj["data"]["payload"] = bench_value(filler).hex()[:filler]
+    return obj
 
 
 def log(message: str) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import select
 import socket
 import struct
@@ -76,7 +77,11 @@ def grpc_message(payload: bytes) -> bytes:
     return b"\x00" + struct.pack(">I", len(payload)) + payload
 
 
-def open_watch_bytes(authority: str, create_request: bytes) -> bytes:
+ETCD_WATCH = "/etcdserverpb.Watch/Watch"
+RESOURCE_WATCH = "/kvsresourcespb.Resources/Watch"
+
+
+def open_watch_bytes(authority: str, create_request: bytes, path: str = ETCD_WATCH) -> bytes:
     """Everything a fresh connection sends: preface, SETTINGS, window, HEADERS, the request."""
     settings = struct.pack(
         ">HIHIHI",
@@ -92,7 +97,7 @@ def open_watch_bytes(authority: str, create_request: bytes) -> bytes:
         for k, v in (
             (b":method", b"POST"),
             (b":scheme", b"http"),
-            (b":path", b"/etcdserverpb.Watch/Watch"),
+            (b":path", path.encode()),
             (b":authority", authority.encode()),
             (b"content-type", b"application/grpc"),
             (b"te", b"trailers"),
@@ -184,12 +189,70 @@ class Receiver:
             res.done_at = now
             self.on_done()
 
+    def headers(self) -> None:
+        """The server's response headers arrived (the etcd watch says "created" in a message)."""
+
     def final(self) -> StreamResult:
         res = self.result
         if res.count != self.events and not res.problem:
             res.problem = f"received {res.count} events of {self.events}"
         res.times = self.times.tobytes()
         return res
+
+
+class ResourceReceiver(Receiver):
+    """Counts and checks the events of one resource watch (kvsresourcespb.WatchResponse).
+
+    The watch is established when the server's headers arrive. Each event's revision is
+    its object's first `"resourceVersion"` (the server writes metadata's first), read with
+    a regex rather than decoding the JSON, so the receiver stays cheap.
+    """
+
+    _RV = re.compile(rb'"resourceVersion":"(\d+)"')
+
+    def __init__(self, first: int, events: int, on_created: Callable[[], None], on_done: Callable[[], None]) -> None:
+        super().__init__(first, events, on_created, on_done)
+        from kvstore.pb import resources_pb2
+
+        self.parse = resources_pb2.WatchResponse.FromString
+
+    def headers(self) -> None:
+        if not self.result.created:
+            self.result.created = True
+            self.on_created()
+
+    def message(self, data: bytes, now: float) -> None:
+        evs = self.parse(data).events
+        if not evs:
+            return
+        res = self.result
+        res.responses += 1
+        find = self._RV.search
+        for e in evs:
+            if e.type == "ERROR":
+                self.fail(f"ERROR event: {e.object[:200]!r}")
+                continue
+            m = find(e.object)
+            rev = int(m.group(1)) if m else -1
+            if rev != self.expect:
+                if rev > self.expect:
+                    res.missed += rev - self.expect
+                    self.fail(f"expected revision {self.expect}, got {rev}: missed {rev - self.expect}")
+                else:
+                    res.duplicated += 1
+                    self.fail(f"expected revision {self.expect}, got {rev} again or out of order")
+                    continue
+            off = rev - self.first
+            if off < self.events:
+                self.times[off] = now
+            else:
+                self.fail(f"revision {rev} was never written")
+            self.expect = rev + 1
+        before = res.count
+        res.count = before + len(evs)
+        if before < self.events <= res.count:
+            res.done_at = now
+            self.on_done()
 
 
 class Conn:
@@ -244,6 +307,8 @@ class Conn:
             elif kind == _HEADERS:
                 if flags & _END_STREAM:
                     self._ended("the server ended the stream (trailers)")
+                else:
+                    self.receiver.headers()
             elif kind == _SETTINGS:
                 if not flags & _ACK:
                     self.sock.sendall(frame(_SETTINGS, _ACK, 0))
@@ -296,6 +361,7 @@ class WatchJob:
     first: int  # the revision of the first event each stream must see
     http2: bool  # False: bare length-prefixed messages (the push reference)
     create_request: bytes = b""  # serialized WatchRequest (http2 mode)
+    path: str = ETCD_WATCH  # or RESOURCE_WATCH: a kvsresourcespb.Resources watch
 
 
 def run_watch(job: WatchJob, commands: _Commands, out: _Out) -> None:
@@ -314,14 +380,15 @@ def run_watch(job: WatchJob, commands: _Commands, out: _Out) -> None:
 
     conns: dict[int, Conn] = {}
     receivers: list[Receiver] = []
-    hello = open_watch_bytes(f"{job.host}:{job.port}", job.create_request) if job.http2 else b""
+    hello = open_watch_bytes(f"{job.host}:{job.port}", job.create_request, job.path) if job.http2 else b""
+    receiver_class = ResourceReceiver if job.path == RESOURCE_WATCH else Receiver
     ep = select.epoll()
     for _ in range(job.streams):
         sock = socket.create_connection((job.host, job.port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if hello:
             sock.sendall(hello)
-        r = Receiver(job.first, job.events, on_created, on_done)
+        r = receiver_class(job.first, job.events, on_created, on_done)
         if not job.http2:
             r.result.created = True
             created += 1
@@ -470,6 +537,7 @@ def main() -> int:
                 first=job["first"],
                 http2=job["http2"],
                 create_request=bytes.fromhex(job.get("create_request", "")),
+                path=job.get("path", ETCD_WATCH),
             ),
             commands,
             out,

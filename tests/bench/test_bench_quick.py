@@ -71,11 +71,16 @@ def test_json_has_the_raw_samples(quick_run: QuickRun) -> None:
         "net_fanout",
         "net_fanout_cpu",
         "net_fanout_latency",
+        "resource_write",
+        "resource_list",
+        "resource_fanout",
     }
     for fig in figures:
+        assert fig["failures"] == []
+        if fig["scenario"].startswith("resource_"):
+            continue  # their repetitions are checked below
         repeat = QUICK.net_repeat if fig["scenario"].startswith("net_") else QUICK.repeat
         assert len(fig["samples"]) == repeat
-        assert fig["failures"] == []
     fanout = [f for f in figures if f["scenario"] == "store_fanout"]
     assert len(fanout) == len(QUICK.fanout_watchers)
     for fig in fanout:
@@ -86,6 +91,24 @@ def test_json_has_the_raw_samples(quick_run: QuickRun) -> None:
             assert rep["problems"] == []
     reads = [f for f in figures if f["scenario"] == "store_read"]
     assert [rep["reads"] for rep in reads[0]["details"]] == [QUICK.reads] * QUICK.repeat
+
+
+def test_resource_scenarios_count_every_object(quick_run: QuickRun) -> None:
+    """The resource suite: writes through the registry, a full list, and object fan-out where every
+    watcher received every object (counted by the receivers), embedded and over gRPC."""
+    figures = quick_run.report["figures"]
+    writes = [f for f in figures if f["scenario"] == "resource_write"]
+    assert [f["label"].split(" of ")[0] for f in writes] == ["creates", "updates"] * 2
+    assert all(rep["creates"] > 0 and rep["updates"] > 0 for f in writes for rep in f["details"])
+    lists = [f for f in figures if f["scenario"] == "resource_list" and f["unit"] == "ms"]
+    assert len(lists) == 2
+    assert all(rep["items"] == QUICK.list_objects for f in lists for rep in f["details"])
+    fanout = [f for f in figures if f["scenario"] == "resource_fanout"]
+    assert len(fanout) == 2 * len(QUICK.resource_watchers)
+    for fig in fanout:
+        for rep in fig["details"]:
+            assert rep["deliveries"] == rep["watchers"] * QUICK.resource_events
+            assert rep["problems"] == []
 
 
 def test_kvs_bench_delegates_to_the_suite(capsys: pytest.CaptureFixture[str]) -> None:

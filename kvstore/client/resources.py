@@ -166,7 +166,9 @@ class ResourcesClient:
     async def update(
         self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str = "", *, subresource: str = ""
     ) -> Object:
-        name = str((obj.get("metadata") or {}).get("name", "") or "")
+        md = obj.get("metadata") if isinstance(obj, Mapping) else None
+        name = md.get("name") if isinstance(md, Mapping) else None
+        name = name if isinstance(name, str) else ""  # the server reports a bad name
         req = pb.UpdateRequest(ref=_ref(gvr, namespace, name, subresource), object=_json(dict(obj)))
         return await self._call(self._stub.Update, req)
 

@@ -168,8 +168,7 @@ class Registry:
     async def create(self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str = "") -> dict[str, Any]:
         """Store a new object; its namespace comes from the request (or the object's metadata)."""
         info = await self.resolve(gvr)
-        if not isinstance(obj, Mapping):
-            raise BadRequestError("the request body is not an object")
+        _check_body(obj)
         body_ns = str(obj.get("metadata", {}).get("namespace", "") or "")
         if info.namespaced and namespace and body_ns and body_ns != namespace:
             raise BadRequestError(
@@ -327,6 +326,7 @@ class Registry:
         info = await self.resolve(gvr)
         if subresource and subresource not in info.subresources:
             raise _no_subresource(gvr, subresource)
+        _check_body(obj)
         body_ns = str(obj.get("metadata", {}).get("namespace", "") or "")
         ns = self._scope(info, namespace or body_ns)
         name = meta.name(dict(obj))
@@ -557,6 +557,18 @@ def _no_subresource(gvr: GroupVersionResource, subresource: str) -> NotFoundErro
 def _without_rv(obj: dict[str, Any]) -> dict[str, Any]:
     md = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
     return {**obj, "metadata": md}
+
+
+def _check_body(obj: Any) -> None:
+    """A request body must be an object whose metadata, if any, is an object (kube: 400)."""
+    if not isinstance(obj, Mapping):
+        raise BadRequestError("the request body is not an object")
+    md = obj.get("metadata")
+    if md is not None and not isinstance(md, Mapping):
+        raise BadRequestError(f"metadata: Invalid value: {type(md).__name__}: must be an object")
+    for key in ("name", "namespace", "resourceVersion", "generateName"):
+        if md and md.get(key) is not None and not isinstance(md[key], str):
+            raise BadRequestError(f"metadata.{key}: Invalid value: {md[key]!r}: must be a string")
 
 
 def _check_kind(info: ResourceInfo, obj: Mapping[str, Any]) -> None:

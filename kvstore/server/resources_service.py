@@ -117,9 +117,10 @@ class ResourcesService:
     async def update(self, req: pb.UpdateRequest) -> dict[str, Any]:
         reg, ref = await self._ready(), req.ref
         obj = _object(req.object)
-        if ref.name and obj.get("metadata", {}).get("name", ref.name) != ref.name:
+        md = obj.get("metadata")
+        if ref.name and isinstance(md, dict) and md.get("name", ref.name) != ref.name:
             raise errors.BadRequestError("the name of the object does not match the name on the URL")
-        if ref.name and ref.subresource == "scale":
+        if ref.name and ref.subresource == "scale" and (md is None or isinstance(md, dict)):
             obj.setdefault("metadata", {})["name"] = ref.name
         return await reg.update(_gvr(ref), obj, ref.namespace, subresource=ref.subresource)
 

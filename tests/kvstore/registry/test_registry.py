@@ -328,3 +328,23 @@ async def test_patches_of_the_three_types_go_through_the_same_rules(
         await registry.patch(DEPLOY, "web", "text/plain", {}, "default")
     assert getattr(unsupported.value, "code", None) == 415
     assert store.revision == rev
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"metadata": "web-0"},
+        {"metadata": {"name": 7}},
+        {"metadata": {"name": "a", "namespace": ["default"]}},
+        {"metadata": {"name": "a", "resourceVersion": 5}},
+    ],
+)
+async def test_malformed_bodies_are_a_400_naming_the_field(
+    registry: ResourceClient, store: kvstore.Store, body: dict[str, Any]
+) -> None:
+    """kube-apiserver decodes the body into ObjectMeta first: wrong shapes are 400 BadRequest, nothing written."""
+    rev = store.revision
+    for call in (registry.create(CMS, body, "default"), registry.update(CMS, body, "default")):
+        with pytest.raises(BadRequestError, match="metadata"):
+            await call
+    assert store.revision == rev

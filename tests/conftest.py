@@ -1,4 +1,7 @@
-"""Shared fixtures: a real store in a temporary directory, closed after each test."""
+"""Shared fixtures: a real store in a temporary directory, closed after each test, and the
+resource API over it two ways (`registry`): the embedded registry, and the network client of
+a `kvs serve` on loopback. Tests taking `registry` run against both, so the client is held to
+the same rules, results and exceptions as the registry it talks to."""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ from pathlib import Path
 import pytest
 
 import kvstore
+from apimachinery.schema import GroupVersionResource
+from kvstore.registry import Registry, ResourceClient
+from kvstore.server import Server
 
 
 @pytest.fixture
@@ -17,3 +23,25 @@ async def store(tmp_path: Path) -> AsyncIterator[kvstore.Store]:
         yield s
     finally:
         await s.close()
+
+
+NAMESPACES = GroupVersionResource("", "v1", "namespaces")
+BOOKMARK_INTERVAL = 0.2  # seconds; kube's is about a minute, short here so tests wait briefly
+
+
+@pytest.fixture(params=["embedded", "remote"])
+async def registry(request: pytest.FixtureRequest, store: kvstore.Store) -> AsyncIterator[ResourceClient]:
+    if request.param == "embedded":
+        reg = Registry(store, bookmark_interval=BOOKMARK_INTERVAL)
+        await reg.bootstrap()
+        yield reg
+        return
+    server = Server(store, ["http://127.0.0.1:0"], bookmark_interval=BOOKMARK_INTERVAL)
+    await server.start()
+    client = kvstore.connect(server.client_urls[0], timeout=30)
+    try:
+        await client.resources.list(NAMESPACES)  # the server bootstraps on its first resource call
+        yield client.resources
+    finally:
+        await client.close()
+        await server.stop(grace=None)

@@ -257,7 +257,7 @@ class Registry:
             raise BadRequestError(f"limit: Invalid value: {limit}: must be greater than or equal to 0")
         prefix = keys.collection_prefix(gvr, ns)
         end = prefix_range_end(prefix)
-        start, revision = prefix, await self._list_revision(resource_version, resource_version_match, continue_)
+        start, revision = prefix, await self._list_revision(resource_version, resource_version_match, continue_, limit)
         if continue_:
             token = keys.decode_continue(continue_, prefix)
             start, revision = token.start, token.revision
@@ -293,8 +293,12 @@ class Registry:
                 list_meta["remainingItemCount"] = remaining
         return {"apiVersion": info.gvr.api_version, "kind": info.list_kind, "metadata": list_meta, "items": items}
 
-    async def _list_revision(self, resource_version: str, match: str, continue_: str) -> int:
-        """The revision a list reads at (0: the latest), by kube's resourceVersion/Match rules."""
+    async def _list_revision(self, resource_version: str, match: str, continue_: str, limit: int = 0) -> int:
+        """The revision a list reads at (0: the latest), by kube's resourceVersion/Match rules.
+
+        A number without a match is NotOlderThan, except with `limit` (a paginated list), where
+        kube-apiserver reads exactly that revision (so a compacted one is 410 Gone).
+        """
         if continue_:
             if resource_version and resource_version != "0":
                 raise BadRequestError("specifying resource version is not allowed when using continue")
@@ -310,7 +314,7 @@ class Registry:
                 raise BadRequestError('resourceVersionMatch "Exact" is forbidden for resourceVersion "0"')
             return 0
         revision = parse_resource_version(resource_version)
-        if match == "Exact":
+        if match == "Exact" or (not match and limit > 0):
             return revision
         current = (await self.kv.range(b"\0", limit=1, count_only=True)).header.revision
         if revision > current:

@@ -55,18 +55,31 @@ class RawEvent(NamedTuple):
         return {"type": self.type, "object": codec.decode(self.value, self.revision)}
 
 
+class PreviousStateCompacted(Exception):
+    """A change whose previous state was compacted away, though the event needs it (a delete,
+    or a selector transition): the watcher cannot be told exactly what happened."""
+
+    def __init__(self, key: bytes, revision: int) -> None:
+        super().__init__(f"the state of {key!r} before revision {revision} was compacted")
+        self.revision = revision
+
+
 def translate(event: Event, selection: Selection) -> RawEvent | None:
     """The watch event one store event is for a watcher with `selection` (None: nothing).
 
-    Without selectors nothing is decoded: a put with no previous value is ADDED, any other
-    put MODIFIED, a delete DELETED carrying the last state at the delete's revision.
+    Without selectors nothing is decoded: the put that creates a key (version 1) is ADDED,
+    any other put MODIFIED, a delete DELETED carrying the last state at the delete's
+    revision. Raises PreviousStateCompacted when that last state (or, with selectors, the
+    state before a put) is gone: kube-apiserver ends such a watch with an error too.
     """
     kv, prev = event.kv, event.prev_kv
     rev = kv.mod_revision
+    if prev is None and (event.type == EventType.DELETE or (kv.version > 1 and not selection.empty)):
+        raise PreviousStateCompacted(kv.key, rev)
     if selection.empty:
         if event.type == EventType.DELETE:
             return RawEvent(DELETED, rev, kv.key, prev.value) if prev is not None else None
-        return RawEvent(MODIFIED if prev is not None else ADDED, rev, kv.key, kv.value)
+        return RawEvent(ADDED if kv.version == 1 else MODIFIED, rev, kv.key, kv.value)
     matches = selection.matches
     old_ok = prev is not None and matches(codec.decode(prev.value, rev))
     if event.type == EventType.DELETE:
@@ -182,7 +195,13 @@ class ResourceWatch:
             return
         selection, pending = self.selection, self._pending
         for event in resp.events:
-            raw = translate(event, selection)
+            try:
+                raw = translate(event, selection)
+            except PreviousStateCompacted as exc:
+                # The watch cannot go on exactly: end it as a compacted one, so clients relist.
+                self.resource_version = exc.revision - 1
+                self._error(exc.revision)
+                return
             if raw is not None:
                 pending.append(raw)
         self.resource_version = max(self.resource_version, resp.events[-1].kv.mod_revision)

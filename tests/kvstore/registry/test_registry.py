@@ -348,3 +348,19 @@ async def test_malformed_bodies_are_a_400_naming_the_field(
         with pytest.raises(BadRequestError, match="metadata"):
             await call
     assert store.revision == rev
+
+
+async def test_a_paginated_list_at_a_resource_version_reads_exactly_it(
+    registry: ResourceClient, store: kvstore.Store
+) -> None:
+    """kube-apiserver: resourceVersion N without resourceVersionMatch is NotOlderThan, but with
+    limit (pagination) it is Exact, so a compacted N is 410 Gone (what makes a reflector relist at "")."""
+    first = await registry.create(CMS, {"metadata": {"name": "a"}}, "default")
+    rv = first["metadata"]["resourceVersion"]
+    await registry.create(CMS, {"metadata": {"name": "b"}}, "default")
+    page = await registry.list(CMS, "default", resource_version=rv, limit=10)
+    assert [i["metadata"]["name"] for i in page["items"]] == ["a"] and page["metadata"]["resourceVersion"] == rv
+    await store.compact(store.revision)
+    assert len((await registry.list(CMS, "default", resource_version=rv))["items"]) == 2  # NotOlderThan
+    with pytest.raises(GoneError):
+        await registry.list(CMS, "default", resource_version=rv, limit=10)

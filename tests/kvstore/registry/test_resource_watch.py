@@ -126,3 +126,19 @@ async def test_a_compacted_resource_version_yields_a_410_error_event(
     assert "too old resource version" in event["object"]["message"]
     with pytest.raises(StopAsyncIteration):
         await w.__anext__()
+
+
+async def test_a_delete_whose_last_state_was_compacted_ends_the_watch_with_410(
+    registry: ResourceClient, store: kvstore.Store
+) -> None:
+    """kube-apiserver cannot send a DELETED without the object's last state (etcd PrevKv=nil) and
+    ends the watch with an error; ours is a 410 ERROR so the client relists."""
+    await registry.create(CMS, cm("a"), "default")
+    start = str(store.revision)
+    await registry.delete(CMS, "a", "default")
+    await store.compact(store.revision)  # keeps the delete's revision, drops the state before it
+    w = await registry.watch(CMS, "default", resource_version=start)
+    event = await asyncio.wait_for(w.__anext__(), 10)
+    assert event["type"] == "ERROR" and event["object"]["code"] == 410
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(w.__anext__(), 10)

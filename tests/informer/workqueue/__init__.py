@@ -1,0 +1,1 @@
+"""Tests of informer.workqueue, with a fake clock: nothing sleeps for real."""

@@ -9,6 +9,14 @@ from informer.delta_fifo import DeletedFinalStateUnknown, Delta, DeltaFIFO, Delt
 from informer.errors import FIFOClosedError, IndexNotFoundError, InformerError, KeyFuncError
 from informer.factory import SharedInformerFactory
 from informer.keys import NAMESPACE_INDEX, meta_namespace_index_func, meta_namespace_key_func, split_meta_namespace_key
+from informer.leaderelection import (
+    LeaderCallbacks,
+    LeaderElectionConfig,
+    LeaderElectionRecord,
+    LeaderElector,
+    LeadingContext,
+    LeaseLock,
+)
 from informer.lister import Lister, NamespaceLister
 from informer.listwatch import ListerWatcher, ListOptions, ResourceListerWatcher, WatchInterface
 from informer.processor import ResourceEventHandler, ResourceEventHandlerFuncs
@@ -46,6 +54,12 @@ __all__ = [
     "ItemExponentialFailureRateLimiter",
     "ItemFastSlowRateLimiter",
     "KeyFuncError",
+    "LeaderCallbacks",
+    "LeaderElectionConfig",
+    "LeaderElectionRecord",
+    "LeaderElector",
+    "LeadingContext",
+    "LeaseLock",
     "ListOptions",
     "Lister",
     "ListerWatcher",

@@ -1,4 +1,4 @@
-"""`python -m bench [store|net|resources|all] [--quick] [--repeat N] [--json FILE]` (also `kvs bench`)."""
+"""`python -m bench [store|net|resources|informer|all] [--quick] [--repeat N] [--json FILE]` (also `kvs bench`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 
 from bench import (
+    informer_bench,
     net_fanout,
     net_write,
     resource_fanout,
@@ -28,6 +29,7 @@ SUITES: dict[str, list[Scenario]] = {
     "store": [store_write.run, store_read.run, store_fanout.run],
     "net": [net_write.run, net_fanout.run],
     "resources": [resource_write.run, resource_list.run, resource_fanout.run],
+    "informer": [informer_bench.run],
 }
 
 
@@ -46,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         default="all",
         choices=["all", *SUITES],
         help="what to run: store (the embedded store), net (kvs serve over gRPC, next to etcd), resources (objects "
-        "through the resource API, embedded and over gRPC) or all (default)",
+        "through the resource API, embedded and over gRPC), informer (informers on the embedded store) or all "
+        "(default)",
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds; figures are rough")
     parser.add_argument(

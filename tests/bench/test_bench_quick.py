@@ -74,10 +74,11 @@ def test_json_has_the_raw_samples(quick_run: QuickRun) -> None:
         "resource_write",
         "resource_list",
         "resource_fanout",
+        "informer",
     }
     for fig in figures:
         assert fig["failures"] == []
-        if fig["scenario"].startswith("resource_"):
+        if fig["scenario"].startswith("resource_") or fig["scenario"] == "informer":
             continue  # their repetitions are checked below
         repeat = QUICK.net_repeat if fig["scenario"].startswith("net_") else QUICK.repeat
         assert len(fig["samples"]) == repeat
@@ -109,6 +110,18 @@ def test_resource_scenarios_count_every_object(quick_run: QuickRun) -> None:
         for rep in fig["details"]:
             assert rep["deliveries"] == rep["watchers"] * QUICK.resource_events
             assert rep["problems"] == []
+
+
+def test_informer_scenarios_count_every_handler_call(quick_run: QuickRun) -> None:
+    """The informer suite: every pod synced, every handler saw every object (counted by the handlers)."""
+    figures = [f for f in quick_run.report["figures"] if f["scenario"] == "informer"]
+    syncs = [f for f in figures if f["unit"] == "s"]
+    assert syncs and all(rep["objects"] == 1_000 for f in syncs for rep in f["details"])
+    events = [f for f in figures if f["unit"] == "handler calls/s"]
+    assert len(events) == 2
+    for fig in events:
+        for rep in fig["details"]:
+            assert rep["deliveries"] == rep["informers"] * QUICK.resource_events and rep["problems"] == []
 
 
 def test_kvs_bench_delegates_to_the_suite(capsys: pytest.CaptureFixture[str]) -> None:

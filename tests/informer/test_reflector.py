@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import kvstore
-from apimachinery.errors import BadRequestError
+from apimachinery.errors import BadRequestError, TooManyRequestsError
 from apimachinery.schema import GroupVersionResource
 from informer.listwatch import ListerWatcher, ListOptions, ResourceListerWatcher, WatchInterface
 from informer.reflector import Reflector
@@ -217,3 +217,33 @@ async def test_list_errors_back_off_doubling_from_800ms(store: kvstore.Store) ->
     assert b.next_delay() == 0.8
     jittered = Backoff(clock=clock)
     assert all(0.8 <= jittered.next_delay() <= 1.6 for _ in range(1))
+
+
+class RefusesOnce(RecordingListerWatcher):
+    """The first watch is answered 429 Too Many Requests (an overloaded server)."""
+
+    async def watch(self, options: ListOptions) -> WatchInterface:
+        if not self.watches:
+            self.watches.append(options)
+            raise TooManyRequestsError("too many requests, please try again later")
+        return await super().watch(options)
+
+
+async def test_429_on_watch_backs_off_and_watches_again_without_relisting(registry: ResourceClient) -> None:
+    """client-go: a watch refused with 429 (or connection refused) waits out the backoff and
+    watches again from the same resourceVersion; no relist."""
+    from informer.workqueue.clock import FakeClock
+
+    await registry.create(CMS, cm("a"), "default")
+    clock = FakeClock()
+    lw = RefusesOnce(ResourceListerWatcher(registry, CMS, "default"))
+    cache = Indexer()
+    reflector, task = await start(lw, cache, use_watch_list=False, clock=clock)
+    await until(clock.has_waiters)  # backing off, on the fake clock
+    assert reflector.backoff.count == 1 and not lw.watch_started.is_set()
+    clock.step(2.0)  # more than the first backoff (0.8 s plus at most 100% jitter)
+    await lw.watch_started.wait()
+    assert len(lw.lists) == 1 and [w.resource_version for w in lw.watches] == [reflector.last_sync_resource_version] * 2
+    await registry.create(CMS, cm("b"), "default")
+    await until(lambda: names(cache) == ["a", "b"])
+    await stop(task)

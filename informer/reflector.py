@@ -13,8 +13,8 @@
 
 With `use_watch_list` (the default: try it), the list is a streaming one: a watch with
 `sendInitialEvents=true` whose ADDED events up to the BOOKMARK annotated
-`k8s.io/initial-events-end` make up the `replace`; a server that refuses it (400/422/404)
-is listed the classic way from then on. Every resourceVersion the store has seen is
+`k8s.io/initial-events-end` make up the `replace`; a server that refuses it
+(400/422) is listed the classic way from then on. Every resourceVersion the store has seen is
 remembered, so no update is lost or applied twice across these transitions. Backoff:
 800 ms doubling to 30 s with jitter, reset after 2 quiet minutes.
 """
@@ -27,7 +27,7 @@ import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from apimachinery import errors
+from apimachinery import errors, meta
 from informer.backoff import Backoff
 from informer.listwatch import ListerWatcher, ListOptions, WatchInterface
 from informer.workqueue.clock import Clock, RealClock
@@ -56,10 +56,6 @@ class ReflectorStore(Protocol):
 
 class _Relist(Exception):
     """The watch cannot go on from the last resourceVersion: list again."""
-
-
-def _rv(obj: Object) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion", "") or "")
 
 
 def _is_retryable_watch_error(err: BaseException) -> bool:
@@ -139,9 +135,7 @@ class Reflector:
         if self.use_watch_list:
             try:
                 w = await self._watch_list()
-            except (errors.BadRequestError, errors.InvalidError, errors.NotFoundError) as exc:
-                if isinstance(exc, errors.NotFoundError) and "could not find the requested resource" not in str(exc):
-                    raise
+            except (errors.BadRequestError, errors.InvalidError) as exc:
                 log.info("%s: the server does not offer streaming lists (%s); listing instead", self.name, exc)
                 self.use_watch_list = False
                 await self._list()
@@ -194,11 +188,11 @@ class Reflector:
                     raise
                 # The continue token outlived the compaction: one full list instead (client-go's pager).
                 page = await self.lister_watcher.list(ListOptions(resource_version=rv))
-                return list(page.get("items") or []), _rv(page)
+                return list(page.get("items") or []), meta.resource_version(page)
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue") or ""
             if not token:
-                return items, _rv(page)
+                return items, meta.resource_version(page)
             options = options.with_(continue_=token, resource_version="")
 
     async def _watch_list(self) -> WatchInterface:
@@ -221,8 +215,8 @@ class Reflector:
                 if kind == "BOOKMARK":
                     if (md.get("annotations") or {}).get(INITIAL_EVENTS_END) == "true":
                         self.lists += 1
-                        self.store.replace(list(items.values()), _rv(obj))
-                        self.last_sync_resource_version = _rv(obj)
+                        self.store.replace(list(items.values()), meta.resource_version(obj))
+                        self.last_sync_resource_version = meta.resource_version(obj)
                         self.last_sync_resource_version_unavailable = False
                         return w
                     continue
@@ -269,7 +263,7 @@ class Reflector:
                 store.delete(obj)
             elif kind != "BOOKMARK":
                 raise errors.InternalError(f"unexpected watch event type {kind!r}")
-            rv = _rv(obj)
+            rv = meta.resource_version(obj)
             if rv:
                 self.last_sync_resource_version = rv
 

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from apimachinery import meta
 from informer.delta_fifo import DeltaFIFO, Deltas, DeltaType
 from informer.keys import DeletedFinalStateUnknown, meta_namespace_key_func
 from informer.listwatch import ListerWatcher
@@ -41,11 +42,6 @@ log = logging.getLogger("informer")
 
 TransformFunc = Callable[[Any], Any]
 WatchErrorHandler = Callable[[Reflector, BaseException], None]
-
-
-def _rv(obj: Any) -> str:
-    md = obj.get("metadata") if isinstance(obj, dict) else None
-    return str((md or {}).get("resourceVersion", "") or "")
 
 
 class SharedIndexInformer:
@@ -210,7 +206,8 @@ class SharedIndexInformer:
             old = indexer.get(obj)
             if old is not None:
                 indexer.update(obj)
-                is_sync = delta.type is DeltaType.SYNC or (_rv(old) != "" and _rv(old) == _rv(obj))
+                old_rv = meta.resource_version(old)
+                is_sync = delta.type is DeltaType.SYNC or (old_rv != "" and old_rv == meta.resource_version(obj))
                 processor.distribute(Notification("update", old, obj), is_sync)
             else:
                 indexer.add(obj)

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from apimachinery import openapi_schema
+from apimachinery import meta, openapi_schema
 from apimachinery.errors import FieldError, invalid
+from apimachinery.openapi_schema import as_mapping
 from apimachinery.schema import GroupVersionResource, ResourceInfo, RESTMapper
 
 CRDS = GroupVersionResource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
@@ -36,21 +37,19 @@ class CustomResource:
     """The version's `openAPIV3Schema` (None: no schema; only metadata is checked)."""
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def served_resources(crd: Mapping[str, Any]) -> list[CustomResource]:
     """The resources a (valid) CRD serves: one per version marked `served`."""
-    spec = _mapping(crd.get("spec"))
-    names = _mapping(spec.get("names"))
+    spec = as_mapping(crd.get("spec"))
+    names = as_mapping(spec.get("names"))
     group, plural, kind = str(spec.get("group", "")), str(names.get("plural", "")), str(names.get("kind", ""))
     out = []
     for version in spec.get("versions") or []:
-        version = _mapping(version)
+        version = as_mapping(version)
         if not version.get("served", True):
             continue
-        subresources = frozenset(k for k in _mapping(version.get("subresources")) if k == "status")  # scale: not served
+        subresources = frozenset(
+            k for k in as_mapping(version.get("subresources")) if k == "status"
+        )  # scale: not served
         info = ResourceInfo(
             gvr=GroupVersionResource(group, str(version.get("name", "")), plural),
             kind=kind,
@@ -60,8 +59,8 @@ def served_resources(crd: Mapping[str, Any]) -> list[CustomResource]:
             subresources=subresources,
             categories=tuple(str(c) for c in names.get("categories") or ()),
         )
-        schema = _mapping(version.get("schema")).get("openAPIV3Schema")
-        out.append(CustomResource(info, str(_mapping(crd.get("metadata")).get("name", "")), _mapping(schema) or None))
+        schema = as_mapping(version.get("schema")).get("openAPIV3Schema")
+        out.append(CustomResource(info, meta.name(crd), as_mapping(schema) or None))
     return out
 
 
@@ -82,9 +81,9 @@ def with_defaults(crd: dict[str, Any]) -> dict[str, Any]:
 
 def established_status(crd: Mapping[str, Any], now: str) -> dict[str, Any]:
     """The status a CRD gets once its names are accepted and its resource is served."""
-    spec = _mapping(crd.get("spec"))
-    storage = [str(v.get("name")) for v in spec.get("versions") or [] if _mapping(v).get("storage")]
-    old = _mapping(crd.get("status"))
+    spec = as_mapping(crd.get("spec"))
+    storage = [str(v.get("name")) for v in spec.get("versions") or [] if as_mapping(v).get("storage")]
+    old = as_mapping(crd.get("status"))
     stored = list(old.get("storedVersions") or [])
     stored += [v for v in storage if v not in stored]
     conditions = [
@@ -94,7 +93,7 @@ def established_status(crd: Mapping[str, Any], now: str) -> dict[str, Any]:
             ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
         )
     ]
-    return {"acceptedNames": dict(_mapping(spec.get("names"))), "conditions": conditions, "storedVersions": stored}
+    return {"acceptedNames": dict(as_mapping(spec.get("names"))), "conditions": conditions, "storedVersions": stored}
 
 
 class CustomResources:
@@ -110,7 +109,7 @@ class CustomResources:
 
     def conflicts(self, crd: Mapping[str, Any]) -> list[FieldError]:
         """Names the CRD would take from a built-in resource or from another CRD."""
-        name = str(_mapping(crd.get("metadata")).get("name", ""))
+        name = meta.name(crd)
         errs: list[FieldError] = []
         for cr in served_resources(crd):
             gvr, kind = cr.info.gvr, cr.info.kind
@@ -129,7 +128,7 @@ class CustomResources:
 
     def register(self, crd: Mapping[str, Any]) -> None:
         """Serve what `crd` declares now (replacing what an earlier state of it served)."""
-        name = str(_mapping(crd.get("metadata")).get("name", ""))
+        name = meta.name(crd)
         self.unregister(name)
         gvrs = []
         for cr in served_resources(crd):

@@ -120,6 +120,8 @@ class Registry:
     def _admit(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
         """Validate what is about to be stored (pruned by its CRD's schema); Invalid lists every error."""
         group, kind = info.gvr.group, info.kind
+        if info.gvr == CRDS:
+            obj = with_defaults(obj)  # kube defaults a CRD before validating it, on create and update
         if old is None:
             errs = kind_validation.validate(group, kind, obj, namespaced=info.namespaced)
         else:
@@ -178,8 +180,6 @@ class Registry:
         _check_kind(info, obj)
         for _ in range(_GENERATE_NAME_TRIES):
             stored = strategy.prepare_for_create(info, dict(obj), ns)
-            if info.gvr == CRDS:
-                stored = with_defaults(stored)
             stored = self._admit(info, stored)
             try:
                 return await self._create_once(info, stored, ns)

@@ -225,7 +225,9 @@ async def test_a_crd_update_changes_what_is_served(registry: ResourceClient) -> 
     with pytest.raises(NotFoundError):
         await registry.get(WIDGETS_BETA, "w1", "default")
     created["spec"]["versions"].append(crd(versions=("v1", "v1beta1"))["spec"]["versions"][1])
-    await registry.update(CRDS, created)
+    del created["spec"]["names"]["listKind"]
+    updated = await registry.update(CRDS, created)
+    assert updated["spec"]["names"]["listKind"] == "WidgetList"  # defaulted on update too
     assert (await registry.get(WIDGETS_BETA, "w1", "default"))["apiVersion"] == "example.com/v1beta1"
 
 

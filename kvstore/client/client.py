@@ -9,7 +9,6 @@ the embedded store raises.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 import grpc
 
 from kvstore.client.resources import ResourcesClient
+from kvstore.client.retry import retry_while_unavailable
 from kvstore.client.watch import RemoteWatcher, WatchManager, watch_filters
 from kvstore.errors import (
     CorruptionError,
@@ -53,7 +53,6 @@ from kvstore.rpc.status import from_status
 from kvstore.validation import as_bytes, as_enum, as_int, put_request, range_request
 
 _T = TypeVar("_T")
-_READ_RETRY_MAX = 2.0
 
 
 def _target(endpoints: Sequence[str]) -> str:
@@ -138,17 +137,7 @@ class Client:
 
     async def _read(self, method: Callable[..., Awaitable[_T]], request: Any) -> _T:
         """An idempotent call: retried while the server is unavailable."""
-        delay = 0.05
-        loop = asyncio.get_running_loop()
-        deadline = None if self.timeout is None else loop.time() + self.timeout
-        while True:
-            try:
-                return await self._call(method, request)
-            except UnavailableError:
-                if deadline is not None and loop.time() + delay > deadline:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _READ_RETRY_MAX)
+        return await retry_while_unavailable(lambda: self._call(method, request), UnavailableError, self.timeout)
 
     # ------------------------------------------------------------ KV
 

@@ -17,18 +17,17 @@ import asyncio
 import builtins
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
 from apimachinery import errors
 from apimachinery.schema import GroupVersionResource
+from kvstore.client.retry import retry_while_unavailable
 from kvstore.pb import resources_pb2 as pb
 from kvstore.pb import resources_pb2_grpc
 from kvstore.rpc.api_status import WATCH_ESTABLISHED, from_grpc
 
-_T = TypeVar("_T")
-_READ_RETRY_MAX = 2.0
 Object = dict[str, Any]
 
 
@@ -118,17 +117,9 @@ class ResourcesClient:
 
     async def _read(self, method: Callable[..., Awaitable[Any]], request: Any) -> Object:
         """An idempotent call: retried while the server is unavailable (within the timeout)."""
-        delay = 0.05
-        loop = asyncio.get_running_loop()
-        deadline = None if self.timeout is None else loop.time() + self.timeout
-        while True:
-            try:
-                return await self._call(method, request)
-            except errors.ServiceUnavailableError:
-                if deadline is not None and loop.time() + delay > deadline:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _READ_RETRY_MAX)
+        return await retry_while_unavailable(
+            lambda: self._call(method, request), errors.ServiceUnavailableError, self.timeout
+        )
 
     async def create(self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str = "") -> Object:
         req = pb.CreateRequest(ref=_ref(gvr, namespace), object=_json(dict(obj)))

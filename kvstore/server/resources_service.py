@@ -17,16 +17,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 
 from apimachinery import errors
 from apimachinery.schema import GroupVersionResource
-from kvstore.errors import KVError, RequestTooLargeError
+from kvstore.errors import KVError, MalformedRequestError, RequestTooLargeError
 from kvstore.pb import resources_pb2 as pb
 from kvstore.registry import Registry, codec
 from kvstore.rpc.api_status import WATCH_ESTABLISHED, to_grpc
 from kvstore.rpc.resource_watch_codec import EventBytesCache
 from kvstore.rpc.watch_codec import varint
+from kvstore.server.registry import parse
 from kvstore.server.send_gate import SendGate
 
 log = logging.getLogger("kvstore.server")
@@ -185,9 +185,7 @@ class ResourcesService:
         gate.streams += 1
         try:
             while True:
-                wait = last_sent + gate.pace() - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)  # events arriving meanwhile join this response
+                await gate.wait_pace(last_sent)  # events arriving meanwhile join this response
                 batch = await rw.next_batch()
                 if not batch:
                     return  # timeout, stop, or the store closed: end the stream cleanly
@@ -217,10 +215,11 @@ class ResourcesService:
 
 
 def _parse(cls: Any, data: bytes) -> Any:
+    """The request, or a 400 naming its message type (the etcd services answer INVALID_ARGUMENT)."""
     try:
-        return cls.FromString(data)
-    except (DecodeError, ValueError) as exc:
-        raise errors.BadRequestError(f"malformed {cls.DESCRIPTOR.full_name}: {exc}") from None
+        return parse(cls, data)
+    except MalformedRequestError as exc:
+        raise errors.BadRequestError(exc.message) from None
 
 
 def _unary(cls: Any, fn: Callable[[Any], Awaitable[dict[str, Any]]]) -> grpc.RpcMethodHandler:

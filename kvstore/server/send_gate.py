@@ -49,6 +49,12 @@ class SendGate:
         """
         return min(self.streams * self.pace_per_stream, self.max_pace)
 
+    async def wait_pace(self, last_sent: float) -> None:
+        """Wait out the rest of `pace()` since a stream's last response (loop time `last_sent`)."""
+        wait = last_sent + self.pace() - asyncio.get_running_loop().time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
     async def turn(self) -> None:
         """Return when this sender may start one write."""
         if self._passed < self.per_tick and not self._waiters:

@@ -177,9 +177,7 @@ class WatchStream:
                 continue
             if self._ready:
                 # Events keep arriving while we wait: one response then carries them all.
-                wait = self._last_sent + self.gate.pace() - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                await self.gate.wait_pace(self._last_sent)
                 await self.gate.turn()
                 data = self._next_from(self._ready.popleft())
                 if data is not None:

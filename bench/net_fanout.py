@@ -37,7 +37,7 @@ from typing import Any
 
 import kvstore
 from bench.common import Config, bench_value, interleaved, log
-from bench.net_worker import StreamResult
+from bench.net_worker import ETCD_WATCH, StreamResult
 from bench.report import Figure
 from bench.servers import (
     ServerProcess,
@@ -196,12 +196,24 @@ class Worker:
         stop_process(self.proc)
 
 
-def _start_receivers(
-    cfg: Config, n: int, host: str, port: int, first: int, http2: bool
+def start_receivers(
+    cfg: Config,
+    n: int,
+    host: str,
+    port: int,
+    first: int,
+    http2: bool,
+    *,
+    events: int | None = None,
+    request: bytes | None = None,
+    path: str = ETCD_WATCH,
 ) -> tuple[list[Worker], list[str]]:
-    create = rpc_pb2.WatchRequest(
-        create_request=rpc_pb2.WatchCreateRequest(key=PREFIX, range_end=prefix_range_end(PREFIX))
-    ).SerializeToString()
+    """Receiver processes for `n` streams, each sending `request` (default: an etcd watch of
+    PREFIX) to `path`, expecting `events` (default: cfg.net_events) from revision `first`."""
+    if request is None:
+        request = rpc_pb2.WatchRequest(
+            create_request=rpc_pb2.WatchCreateRequest(key=PREFIX, range_end=prefix_range_end(PREFIX))
+        ).SerializeToString()
     workers: list[Worker] = []
     problems: list[str] = []
     for k in split(n, cfg.net_receiver_procs):
@@ -209,10 +221,11 @@ def _start_receivers(
             "host": host,
             "port": port,
             "streams": k,
-            "events": cfg.net_events,
+            "events": cfg.net_events if events is None else events,
             "first": first,
             "http2": http2,
-            "create_request": create.hex(),
+            "create_request": request.hex(),
+            "path": path,
         }
         workers.append(Worker("watch", job))
     for w in workers:
@@ -223,7 +236,7 @@ def _start_receivers(
     return workers, problems
 
 
-def _await_done(workers: Sequence[Worker], timeout: float) -> list[str]:
+def await_done(workers: Sequence[Worker], timeout: float) -> list[str]:
     problems: list[str] = []
     deadline = time.monotonic() + timeout
     for w in workers:
@@ -234,7 +247,7 @@ def _await_done(workers: Sequence[Worker], timeout: float) -> list[str]:
     return problems
 
 
-def _collect(workers: Sequence[Worker]) -> tuple[list[StreamResult], float, list[str]]:
+def collect_results(workers: Sequence[Worker]) -> tuple[list[StreamResult], float, list[str]]:
     """Tell every receiver to finish; their streams' results and their CPU seconds receiving."""
     time.sleep(0.05)  # a grace period: a duplicate still in flight would arrive now
     for w in workers:
@@ -253,9 +266,9 @@ def _collect(workers: Sequence[Worker]) -> tuple[list[StreamResult], float, list
     return streams, cpu, problems
 
 
-def _check(
+def check_streams(
     n: int,
-    cfg: Config,
+    events: int,
     streams: list[StreamResult],
     issued: array[float] | None,
     problems: list[str],
@@ -269,7 +282,7 @@ def _check(
     bad = 0
     latencies: list[float] = []
     for i, s in enumerate(streams):
-        if s.problem or s.count != cfg.net_events:
+        if s.problem or s.count != events:
             bad += 1
             if bad <= 3:
                 problems.append(f"stream {i}: {s.problem or f'received {s.count} events'}")
@@ -281,9 +294,9 @@ def _check(
     if bad > 3:
         problems.append(f"... {bad} streams in all got the wrong events")
     deliveries = sum(s.count for s in streams)
-    expected = n * cfg.net_events
+    expected = n * events
     if deliveries != expected:
-        problems.append(f"counted {deliveries} deliveries, expected {n} x {cfg.net_events} = {expected}")
+        problems.append(f"counted {deliveries} deliveries, expected {n} x {events} = {expected}")
     latencies.sort()
     p50 = percentile(latencies, 50) * 1000 if latencies else 0.0
     p99 = percentile(latencies, 99) * 1000 if latencies else 0.0
@@ -310,7 +323,7 @@ async def _server_run(server: ServerProcess, n: int, cfg: Config, value: bytes) 
         base = (await client.put(b"/bench/netbase", b"")).header.revision  # also connects, untimed
         first = base + 1
         host, port = server.endpoint.rsplit(":", 1)
-        workers, problems = _start_receivers(cfg, n, host, int(port), first, True)
+        workers, problems = start_receivers(cfg, n, host, int(port), first, True)
         connections = server.connections()
         todo = iter(range(events))
 
@@ -326,9 +339,9 @@ async def _server_run(server: ServerProcess, n: int, cfg: Config, value: bytes) 
             await asyncio.gather(*(writer() for _ in range(cfg.fanout_in_flight)))
         write_end = clock()
         if not problems:
-            problems.extend(_await_done(workers, cfg.net_timeout))
+            problems.extend(await_done(workers, cfg.net_timeout))
         cpu1 = server.cpu_seconds()
-        streams, receiver_cpu, more = _collect(workers)
+        streams, receiver_cpu, more = collect_results(workers)
         problems.extend(more)
     except kvstore.KVError as exc:
         problems.append(f"a put failed: {exc!r}")
@@ -343,7 +356,7 @@ async def _server_run(server: ServerProcess, n: int, cfg: Config, value: bytes) 
     for i, rev in enumerate(revisions):
         if first <= rev < first + events:
             by_revision[rev - first] = issued[i]
-    deliveries, p50, p99, responses = _check(n, cfg, streams, by_revision, problems)
+    deliveries, p50, p99, responses = check_streams(n, cfg.net_events, streams, by_revision, problems)
     done = [s.done_at for s in streams if s.done_at]
     end = max(done) if done and len(done) == len(streams) else clock()
     return NetFanoutRun(
@@ -378,15 +391,15 @@ def _bare_run(n: int, cfg: Config, value: bytes) -> NetFanoutRun:
     start = clock()
     try:
         port = int(push.expect("port", _READY_TIMEOUT).split()[1])
-        workers, problems = _start_receivers(cfg, n, "127.0.0.1", port, 1, False)
+        workers, problems = start_receivers(cfg, n, "127.0.0.1", port, 1, False)
         push.expect("ready", _READY_TIMEOUT)
         cpu0 = process_cpu_seconds(push.proc.pid)
         start = clock()
         push.send("go")
         if not problems:
-            problems.extend(_await_done(workers, cfg.net_timeout))
+            problems.extend(await_done(workers, cfg.net_timeout))
         cpu1 = process_cpu_seconds(push.proc.pid)
-        streams, receiver_cpu, more = _collect(workers)
+        streams, receiver_cpu, more = collect_results(workers)
         problems.extend(more)
         push.send("finish")
     except WorkerError as exc:
@@ -394,7 +407,7 @@ def _bare_run(n: int, cfg: Config, value: bytes) -> NetFanoutRun:
     finally:
         for w in [*workers, push]:
             w.close()
-    deliveries, _, _, responses = _check(n, cfg, streams, None, problems)
+    deliveries, _, _, responses = check_streams(n, cfg.net_events, streams, None, problems)
     done = [s.done_at for s in streams if s.done_at]
     end = max(done) if done and len(done) == len(streams) else clock()
     seconds = end - start

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import itertools
 import time
@@ -31,7 +30,7 @@ from typing import Any
 import kvstore
 from apimachinery.schema import GroupVersionResource
 from bench.common import Config, config_map, fresh_dir, interleaved, log
-from bench.net_fanout import Worker, WorkerError, _await_done, _check, _collect, split
+from bench.net_fanout import Worker, WorkerError, await_done, check_streams, collect_results, start_receivers
 from bench.net_worker import ETCD_WATCH, RESOURCE_WATCH, StreamResult
 from bench.report import Figure
 from bench.servers import ServerProcess, kvs_server
@@ -42,7 +41,6 @@ from kvstore.registry import Registry, ResourceClient, keys
 SCENARIO = "resource_fanout"
 CMS = GroupVersionResource("", "v1", "configmaps")
 NAMESPACES = GroupVersionResource("", "v1", "namespaces")
-_READY_TIMEOUT = 120.0
 _names = itertools.count()
 
 
@@ -177,7 +175,6 @@ def _requests(ns: str, rev: int, raw: bool) -> tuple[bytes, str]:
 
 
 async def _remote_run(server: ServerProcess, n: int, cfg: Config, raw: bool) -> FanoutRun:
-    ncfg = dataclasses.replace(cfg, net_events=cfg.resource_events)
     problems: list[str] = []
     streams: list[StreamResult] = []
     workers: list[Worker] = []
@@ -191,25 +188,16 @@ async def _remote_run(server: ServerProcess, n: int, cfg: Config, raw: bool) -> 
             first = rev + 1
             request, path = _requests(ns, rev, raw)
             host, port = server.endpoint.rsplit(":", 1)
-            for k in split(n, cfg.net_receiver_procs):
-                job = {
-                    "host": host,
-                    "port": int(port),
-                    "streams": k,
-                    "events": cfg.resource_events,
-                    "first": first,
-                    "http2": True,
-                    "create_request": request.hex(),
-                    "path": path,
-                }
-                workers.append(Worker("watch", job))
-            for w in workers:
-                w.expect("ready", _READY_TIMEOUT)
+            workers, problems = start_receivers(
+                cfg, n, host, int(port), first, True, events=cfg.resource_events, request=request, path=path
+            )
+            if problems:
+                return FanoutRun(n, 0, 0.0, problems=tuple(problems))
             start = clock()
             problems.extend(await _write(client.resources, ns, cfg, issued))
             if not problems:
-                problems.extend(await asyncio.to_thread(_await_done, workers, ncfg.net_timeout))
-            streams, _, more = await asyncio.to_thread(_collect, workers)
+                problems.extend(await asyncio.to_thread(await_done, workers, cfg.net_timeout))
+            streams, _, more = await asyncio.to_thread(collect_results, workers)
             problems.extend(more)
         except WorkerError as exc:
             problems.append(str(exc))
@@ -220,7 +208,7 @@ async def _remote_run(server: ServerProcess, n: int, cfg: Config, raw: bool) -> 
     for r, t in issued.items():
         if first <= r < first + cfg.resource_events:
             by_revision[r - first] = t
-    deliveries, p50, p99, _ = _check(n, ncfg, streams, by_revision, problems)
+    deliveries, p50, p99, _ = check_streams(n, cfg.resource_events, streams, by_revision, problems)
     done = [s.done_at for s in streams if s.done_at]
     end = max(done) if done and len(done) == len(streams) else clock()
     return FanoutRun(n, deliveries, end - start, p50, p99, tuple(problems))

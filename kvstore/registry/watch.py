@@ -50,9 +50,17 @@ class RawEvent(NamedTuple):
     revision: int
     key: bytes
     value: bytes
+    obj: dict[str, Any] | None = None
+    """The object, when a selector check already decoded it (for this one watcher only)."""
 
-    def decode(self) -> WatchEvent:
-        return {"type": self.type, "object": codec.decode(self.value, self.revision)}
+    def decode(self, api_version: str = "") -> WatchEvent:
+        """The event as a fresh dict, read through `api_version` (see codec.decode)."""
+        obj = self.obj
+        if obj is None:
+            obj = codec.decode(self.value, self.revision, api_version)
+        elif api_version and obj.get("apiVersion") != api_version:
+            obj["apiVersion"] = api_version
+        return {"type": self.type, "object": obj}
 
 
 class PreviousStateCompacted(Exception):
@@ -76,20 +84,19 @@ def translate(event: Event, selection: Selection) -> RawEvent | None:
     rev = kv.mod_revision
     if prev is None and (event.type == EventType.DELETE or (kv.version > 1 and not selection.empty)):
         raise PreviousStateCompacted(kv.key, rev)
+    prev_value = prev.value if prev is not None else b""  # no prev: a create, or (no selectors) an update
     if selection.empty:
         if event.type == EventType.DELETE:
-            return RawEvent(DELETED, rev, kv.key, prev.value) if prev is not None else None
+            return RawEvent(DELETED, rev, kv.key, prev_value)
         return RawEvent(ADDED if kv.version == 1 else MODIFIED, rev, kv.key, kv.value)
-    matches = selection.matches
-    old_ok = prev is not None and matches(codec.decode(prev.value, rev))
+    old = codec.decode(prev_value, rev) if prev is not None else None
+    old_ok = old is not None and selection.matches(old)
     if event.type == EventType.DELETE:
-        return RawEvent(DELETED, rev, kv.key, prev.value) if old_ok and prev is not None else None
-    new_ok = matches(codec.decode(kv.value, rev))
-    if new_ok:
-        return RawEvent(MODIFIED if old_ok else ADDED, rev, kv.key, kv.value)
-    if old_ok and prev is not None:
-        return RawEvent(DELETED, rev, kv.key, prev.value)
-    return None
+        return RawEvent(DELETED, rev, kv.key, prev_value, old) if old_ok else None
+    new = codec.decode(kv.value, rev)
+    if selection.matches(new):
+        return RawEvent(MODIFIED if old_ok else ADDED, rev, kv.key, kv.value, new)
+    return RawEvent(DELETED, rev, kv.key, prev_value, old) if old_ok else None
 
 
 class ResourceWatch:
@@ -150,7 +157,9 @@ class ResourceWatch:
             if not await self._fill():
                 raise StopAsyncIteration
         item = self._pending.popleft()
-        return item.decode() if isinstance(item, RawEvent) else item
+        if isinstance(item, RawEvent):
+            return item.decode(self.selection.info.gvr.api_version)
+        return item
 
     async def next_batch(self) -> list[WatchEvent | RawEvent]:
         """Every event ready now (waiting for at least one); [] once the watch has ended."""

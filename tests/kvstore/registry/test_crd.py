@@ -170,6 +170,14 @@ async def test_every_served_version_reads_the_same_objects(registry: ResourceCli
     assert [i["apiVersion"] for i in listed["items"]] == ["example.com/v1beta1"]
     with pytest.raises(BadRequestError):  # a v1 body sent to the v1beta1 endpoint
         await registry.create(WIDGETS_BETA, widget("w2"), "default")
+    rv = listed["metadata"]["resourceVersion"]
+    plain = await registry.watch(WIDGETS_BETA, "default", resource_version=rv)
+    selected = await registry.watch(WIDGETS_BETA, "default", resource_version=rv, field_selector="metadata.name=w3")
+    await registry.create(WIDGETS, widget("w3"), "default")
+    for w in (plain, selected):  # watches read through v1beta1 too, with or without selectors
+        event = await asyncio.wait_for(w.__anext__(), 10)
+        assert (event["type"], event["object"]["apiVersion"]) == ("ADDED", "example.com/v1beta1")
+        w.stop()
 
 
 async def test_deleting_the_crd_deletes_its_objects_and_stops_serving(

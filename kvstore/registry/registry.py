@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from apimachinery import errors, meta
@@ -38,13 +38,15 @@ from apimachinery.kinds.builtin import INITIAL_NAMESPACES
 from apimachinery.patch import PatchType, apply_patch
 from apimachinery.schema import GroupVersionResource, ResourceInfo, RESTMapper
 from kvstore.api import KV
-from kvstore.errors import CompactedError, FutureRevisionError
+from kvstore.errors import CompactedError, FutureRevisionError, RequestTooLargeError
 from kvstore.messages import (
+    Compare,
     DeleteRangeRequest,
     KeyValue,
     PutRequest,
     RangeRequest,
     RequestOp,
+    TxnResponse,
     compare_create_revision,
     compare_mod_revision,
     prefix_range_end,
@@ -92,9 +94,7 @@ class Registry:
         prefix = keys.collection_prefix(CRDS)
         resp = await self.kv.range(prefix, prefix_range_end(prefix))
         for kv in resp.kvs:
-            crd = codec.decode(kv.value, kv.mod_revision)
-            if not crd.get("metadata", {}).get("deletionTimestamp") or crd.get("metadata", {}).get("finalizers"):
-                self.crds.register(crd)
+            self.crds.register(codec.decode(kv.value, kv.mod_revision))
 
     async def resolve(self, gvr: GroupVersionResource) -> ResourceInfo:
         """The served resource `gvr`, looking for CRDs stored meanwhile; 404 when none serves it."""
@@ -103,9 +103,6 @@ class Registry:
         return self.mapper.info(gvr)
 
     # ------------------------------------------------------------ helpers
-
-    def info(self, gvr: GroupVersionResource) -> ResourceInfo:
-        return self.mapper.info(gvr)
 
     def _scope(self, info: ResourceInfo, namespace: str) -> str:
         if info.namespaced and not namespace:
@@ -137,6 +134,17 @@ class Registry:
         if errs:
             raise InvalidError.for_object(kind, group, meta.name(obj), errs)
         return obj
+
+    async def _txn(
+        self, compares: Sequence[Compare], success: Sequence[RequestOp], failure: Sequence[RequestOp] = ()
+    ) -> TxnResponse:
+        """One write transaction; an object over the store's request limit is kube's 413."""
+        try:
+            return await self.kv.txn(compares, success, failure)
+        except RequestTooLargeError as exc:
+            raise errors.RequestEntityTooLargeError(
+                f"Request entity too large: the object is {exc.size} bytes, the limit is {exc.limit}"
+            ) from None
 
     def _decode(self, info: ResourceInfo, kv: KeyValue) -> dict[str, Any]:
         return codec.decode(kv.value, kv.mod_revision, info.gvr.api_version)
@@ -208,7 +216,7 @@ class Registry:
             # The namespace must still be this one (not deleted, not re-created); updates to it
             # (status, labels) must not fail the create.
             compares.append(compare_create_revision(ns_kv.key, "=", ns_kv.create_revision))
-        resp = await self.kv.txn(compares, [PutRequest(key, codec.encode(stored))], [RangeRequest(key)])
+        resp = await self._txn(compares, [PutRequest(key, codec.encode(stored))], [RangeRequest(key)])
         if not resp.succeeded:
             existing = resp.responses[0]
             if getattr(existing, "kvs", None):
@@ -381,12 +389,12 @@ class Registry:
             md = new.get("metadata", {})
             if md.get("deletionTimestamp") and not md.get("finalizers"):
                 ops = self._delete_ops(info, key, new)
-                resp = await self.kv.txn([compare_mod_revision(key, "=", kv.mod_revision)], ops)
+                resp = await self._txn([compare_mod_revision(key, "=", kv.mod_revision)], ops)
                 if resp.succeeded:
                     new["metadata"]["resourceVersion"] = str(resp.header.revision)
                     return self._written(info, new, deleted=True)
             else:
-                resp = await self.kv.txn(
+                resp = await self._txn(
                     [compare_mod_revision(key, "=", kv.mod_revision)], [PutRequest(key, codec.encode(new))]
                 )
                 if resp.succeeded:
@@ -512,13 +520,13 @@ class Registry:
             new = _mark_deleted(old, propagation_policy)
             if new is None:
                 ops = self._delete_ops(info, key, old)
-                resp = await self.kv.txn([compare_mod_revision(key, "=", kv.mod_revision)], ops)
+                resp = await self._txn([compare_mod_revision(key, "=", kv.mod_revision)], ops)
                 if resp.succeeded:
                     return self._written(info, old, deleted=True)
                 continue
             if new == old:
                 return old  # already being deleted, nothing to add
-            resp = await self.kv.txn(
+            resp = await self._txn(
                 [compare_mod_revision(key, "=", kv.mod_revision)], [PutRequest(key, codec.encode(new))]
             )
             if resp.succeeded:

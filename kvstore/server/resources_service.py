@@ -20,7 +20,7 @@ import grpc
 
 from apimachinery import errors
 from apimachinery.schema import GroupVersionResource
-from kvstore.errors import KVError, MalformedRequestError, RequestTooLargeError
+from kvstore.errors import KVError, MalformedRequestError
 from kvstore.pb import resources_pb2 as pb
 from kvstore.registry import Registry, codec
 from kvstore.rpc.api_status import WATCH_ESTABLISHED, to_grpc
@@ -53,8 +53,6 @@ def _object(data: bytes, field: str = "object") -> dict[str, Any]:
 def _status_error(exc: BaseException) -> errors.StatusError:
     if isinstance(exc, errors.StatusError):
         return exc
-    if isinstance(exc, RequestTooLargeError):
-        return errors.RequestEntityTooLargeError(f"Request entity too large: {exc.message}")
     if isinstance(exc, KVError):
         return errors.InternalError(f"storage error: {exc.message}")
     log.error("unexpected error serving a resource call", exc_info=exc)

@@ -16,6 +16,7 @@ from apimachinery.errors import (
     GoneError,
     InvalidError,
     NotFoundError,
+    RequestEntityTooLargeError,
 )
 from apimachinery.schema import GroupVersionResource
 from kvstore.registry import ResourceClient
@@ -364,3 +365,18 @@ async def test_a_paginated_list_at_a_resource_version_reads_exactly_it(
     assert len((await registry.list(CMS, "default", resource_version=rv))["items"]) == 2  # NotOlderThan
     with pytest.raises(GoneError):
         await registry.list(CMS, "default", resource_version=rv, limit=10)
+
+
+async def test_an_object_over_the_request_limit_is_413_and_writes_nothing(
+    registry: ResourceClient, store: kvstore.Store
+) -> None:
+    """kube-apiserver: a body over the storage limit is 413 RequestEntityTooLarge (etcd's
+    "request is too large" translated by the registry, embedded and over gRPC alike)."""
+    rev = store.revision
+    endpoints = GroupVersionResource("", "v1", "endpoints")  # no per-kind size rule before the store's
+    big = {"metadata": {"name": "big"}, "subsets": [{"note": "x" * (store.limits.max_request_bytes + 1)}]}
+    with pytest.raises(RequestEntityTooLargeError) as info:
+        await registry.create(endpoints, big, "default")
+    assert info.value.code == 413 and "limit" in info.value.message
+    assert store.revision == rev
+    await registry.create(CMS, {"metadata": {"name": "small"}}, "default")  # and it goes on serving

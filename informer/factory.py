@@ -89,8 +89,19 @@ class SharedInformerFactory:
             informer.add_indexers(indexers)
         return informer
 
-    def lister(self, gvr: GroupVersionResource, **options: str | None) -> Lister:
-        return Lister(self.for_resource(gvr, **options).indexer, gvr)  # type: ignore[arg-type]
+    def lister(
+        self,
+        gvr: GroupVersionResource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> Lister:
+        """A lister over the cache of `gvr`'s informer (the same options pick the same informer)."""
+        informer = self.for_resource(
+            gvr, namespace=namespace, label_selector=label_selector, field_selector=field_selector
+        )
+        return Lister(informer.indexer, gvr)
 
     def start(self) -> None:
         """Start every informer requested so far that is not running yet."""

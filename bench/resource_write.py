@@ -64,21 +64,21 @@ async def _timed(tasks: int, seconds: float, step: Callable[[int, int], Awaitabl
     return sum(counts), clock() - start
 
 
-async def resource_writes(api: ResourceClient, cfg: Config) -> WriteRun:
-    """Creates, then updates of each task's own objects, through `api`."""
+async def resource_writes(apis: list[ResourceClient], cfg: Config) -> WriteRun:
+    """Creates, then updates of each task's own objects; task i writes through apis[i % len(apis)]."""
     template = config_map("x", cfg.object_size)
     mine: list[list[dict[str, Any]]] = [[] for _ in range(cfg.resource_clients)]
 
     async def create(i: int, n: int) -> None:
         obj = {**template, "metadata": {"name": f"t{i:03d}-{n:07d}", "labels": {"app": "bench"}}}
-        mine[i].append(await api.create(CMS, obj, "default"))
+        mine[i].append(await apis[i % len(apis)].create(CMS, obj, "default"))
 
     async def update(i: int, n: int) -> None:
         objs = mine[i]
         k = n % len(objs)
         obj = objs[k]
         obj["data"] = {"payload": obj["data"]["payload"][1:] + obj["data"]["payload"][:1]}
-        objs[k] = await api.update(CMS, obj, "default")
+        objs[k] = await apis[i % len(apis)].update(CMS, obj, "default")
 
     creates, create_seconds = await _timed(cfg.resource_clients, cfg.resource_seconds, create)
     if any(not objs for objs in mine):
@@ -87,17 +87,17 @@ async def resource_writes(api: ResourceClient, cfg: Config) -> WriteRun:
     return WriteRun(creates, create_seconds, updates, update_seconds)
 
 
-async def kv_writes(kv: kvstore.api.KV, cfg: Config) -> WriteRun:
-    """The reference: puts of the same bytes, as many tasks, new keys then overwrites."""
+async def kv_writes(kvs: list[kvstore.api.KV], cfg: Config) -> WriteRun:
+    """The reference: puts of the same bytes, as many tasks (task i on kvs[i % len(kvs)]), new keys then overwrites."""
     value = codec.encode(config_map("x" * 12, cfg.object_size))
     written = [0] * cfg.resource_clients
 
     async def put_new(i: int, n: int) -> None:
-        await kv.put(b"/bench/ref/%03d/%07d" % (i, n), value)
+        await kvs[i % len(kvs)].put(b"/bench/ref/%03d/%07d" % (i, n), value)
         written[i] = n + 1
 
     async def overwrite(i: int, n: int) -> None:
-        await kv.put(b"/bench/ref/%03d/%07d" % (i, n % max(1, written[i])), value)
+        await kvs[i % len(kvs)].put(b"/bench/ref/%03d/%07d" % (i, n % max(1, written[i])), value)
 
     creates, create_seconds = await _timed(cfg.resource_clients, cfg.resource_seconds, put_new)
     updates, update_seconds = await _timed(cfg.resource_clients, cfg.resource_seconds, overwrite)
@@ -109,10 +109,10 @@ def _embedded(cfg: Config, reference: bool) -> WriteRun:
         with fresh_dir(cfg, "res-write") as path:
             async with kvstore.open(path) as store:
                 if reference:
-                    return await kv_writes(store, cfg)
+                    return await kv_writes([store], cfg)
                 reg = Registry(store)
                 await reg.bootstrap()
-                return await resource_writes(reg, cfg)
+                return await resource_writes([reg], cfg)
 
     return asyncio.run(go())
 
@@ -123,27 +123,14 @@ def _remote(cfg: Config, reference: bool) -> WriteRun:
         try:
             await clients[0].resources.list(CMS, "default")  # the server bootstraps, untimed
             if reference:
-                return await kv_writes(_RoundRobin(clients), cfg)
-            return await resource_writes(_RoundRobin([c.resources for c in clients]), cfg)
+                return await kv_writes(list(clients), cfg)
+            return await resource_writes([c.resources for c in clients], cfg)
         finally:
             for c in clients:
                 await c.close()
 
     with kvs_server(cfg) as server:
         return asyncio.run(go(server.endpoint))
-
-
-class _RoundRobin:
-    """Spreads calls over several clients (one connection per writer task, as net_write does)."""
-
-    def __init__(self, targets: list[Any]) -> None:
-        self._targets = targets
-        self._next = 0
-
-    def __getattr__(self, name: str) -> Any:
-        target = self._targets[self._next % len(self._targets)]
-        self._next += 1
-        return getattr(target, name)
 
 
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:

@@ -1,13 +1,21 @@
-"""A ListerWatcher wrapper for tests: records every call's options, and can hold the next
-watch until the test lets it through (to make things happen while the reflector is not watching).
-It wraps the real ResourceListerWatcher over a real store; nothing is faked."""
+"""Test helpers: `until` (wait, bounded, for a condition the system makes true) and a
+ListerWatcher wrapper that records every call's options and can hold the next watch until
+the test lets it through (to make things happen while the reflector is not watching). It
+wraps the real ResourceListerWatcher over a real store; nothing is faked."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from informer.listwatch import ListerWatcher, ListOptions, WatchInterface
+from informer.sync import wait_for_cache_sync
+
+
+async def until(condition: Callable[[], bool], timeout: float = 20) -> None:
+    """Wait for `condition` (polled by the library's own wait_for_cache_sync); fail after `timeout` s."""
+    assert await wait_for_cache_sync(condition, timeout=timeout), f"not true within {timeout} s"
 
 
 class RecordingListerWatcher:

@@ -12,7 +12,7 @@ from apimachinery.errors import NotFoundError
 from apimachinery.schema import GroupVersionResource
 from informer import DeletedFinalStateUnknown, ResourceListerWatcher, SharedIndexInformer
 from kvstore.registry import Registry, ResourceClient
-from tests.informer.test_reflector import until
+from tests.informer.recording import until
 from tests.servers import KvsServer
 
 CMS = GroupVersionResource("", "v1", "configmaps")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,23 +14,13 @@ from informer.listwatch import ListerWatcher, ListOptions, ResourceListerWatcher
 from informer.reflector import Reflector
 from informer.store import Indexer
 from kvstore.registry import ResourceClient
-from tests.informer.recording import RecordingListerWatcher
+from tests.informer.recording import RecordingListerWatcher, until
 
 CMS = GroupVersionResource("", "v1", "configmaps")
 
 
 def cm(name: str, **data: str) -> dict[str, Any]:
     return {"metadata": {"name": name}, "data": data}
-
-
-async def until(condition: Callable[[], bool], timeout: float = 20) -> None:
-    """Wait for a condition the system under test makes true (bounded)."""
-
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.005)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 def names(store: Indexer) -> list[str]:

@@ -18,8 +18,7 @@ from informer.processor import ResourceEventHandlerFuncs
 from informer.shared_informer import SharedIndexInformer
 from informer.workqueue.clock import FakeClock
 from kvstore.registry import ResourceClient
-from tests.informer.recording import RecordingListerWatcher
-from tests.informer.test_reflector import until
+from tests.informer.recording import RecordingListerWatcher, until
 
 CMS = GroupVersionResource("", "v1", "configmaps")
 

@@ -8,15 +8,27 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench.common import Config
 from bench.stats import SPREAD_LIMIT, Summary, summarize
 
 
+class Extra(NamedTuple):
+    """A further reference shown under a figure: its label, samples and line in the plots."""
+
+    label: str
+    samples: list[float]
+    series: str = ""
+
+
 @dataclass
 class Figure:
-    """One row of the table: our samples, optionally a reference's and a target."""
+    """One row of the table: our samples, optionally a reference's and a target.
+
+    `plot`, `panel`, `series` and `x` place the figure in the charts of `--out`: the chart,
+    the sub-chart, the line and the x position (writers, watchers, objects, events/s).
+    """
 
     scenario: str  # the module that measured it, e.g. "store_write"
     label: str  # e.g. "durable puts, 64 writers"
@@ -27,10 +39,16 @@ class Figure:
     target: float | None = None  # met when the median is at least this
     failures: list[str] = field(default_factory=list)  # non-empty: the row is FAILED
     details: list[dict[str, Any]] = field(default_factory=list)  # one per repetition, for --json
-    more: list[tuple[str, list[float]]] = field(default_factory=list)  # further references: (label, samples)
+    more: list[Extra] = field(default_factory=list)  # further references
     ratio_target: float | None = None  # met when ours/reference is at least this
     ratio_target_of: str = ""  # what the reference is, for the target column (e.g. "etcd")
     target_skipped: str = ""  # shown in the target column when the target could not be checked
+    lower_is_better: bool = False  # latencies, CPU per unit of work
+    plot: str = ""  # the chart (see bench/plots.py), "" for none
+    panel: str = ""  # the sub-chart, e.g. "128-byte values"
+    series: str = ""  # our line, e.g. "kvs embedded"
+    x: float | None = None
+    reference_series: str = ""  # the reference's line in the same chart
 
     @property
     def summary(self) -> Summary:
@@ -51,10 +69,15 @@ class Figure:
     def target_met(self) -> bool | None:
         if self.ratio_target is not None:
             ratio = self.ratio
-            return not self.failures and ratio is not None and ratio >= self.ratio_target
+            if self.failures or ratio is None:
+                return False
+            return ratio <= self.ratio_target if self.lower_is_better else ratio >= self.ratio_target
         if self.target is None:
             return None
-        return not self.failures and self.summary.median >= self.target
+        if self.failures:
+            return False
+        median = self.summary.median
+        return median <= self.target if self.lower_is_better else median >= self.target
 
     def more_ratio(self, samples: list[float]) -> float | None:
         ref = summarize(samples) if samples else None
@@ -75,11 +98,17 @@ class Figure:
             "wide_spread": s.wide,
             "failures": self.failures,
             "details": self.details,
+            "lower_is_better": self.lower_is_better,
+            "plot": self.plot,
+            "panel": self.panel,
+            "series": self.series,
+            "x": self.x,
         }
         ref = self.reference_summary
         if self.reference is not None and ref is not None:
             out["reference"] = {
                 "label": self.reference_label,
+                "series": self.reference_series,
                 "samples": self.reference,
                 "median": ref.median,
                 "min": ref.min,
@@ -90,16 +119,17 @@ class Figure:
         if self.more:
             out["more_references"] = [
                 {
-                    "label": label,
-                    "samples": samples,
-                    "median": summarize(samples).median,
-                    "min": summarize(samples).min,
-                    "max": summarize(samples).max,
-                    "wide_spread": summarize(samples).wide,
-                    "ratio": self.more_ratio(samples),
+                    "label": extra.label,
+                    "series": extra.series,
+                    "samples": extra.samples,
+                    "median": summarize(extra.samples).median,
+                    "min": summarize(extra.samples).min,
+                    "max": summarize(extra.samples).max,
+                    "wide_spread": summarize(extra.samples).wide,
+                    "ratio": self.more_ratio(extra.samples),
                 }
-                for label, samples in self.more
-                if samples
+                for extra in self.more
+                if extra.samples
             ]
         if self.target is not None:
             out["target"] = self.target
@@ -221,10 +251,12 @@ def _row(fig: Figure) -> tuple[str, ...]:
     ref = fig.reference_summary
     ratio = fig.ratio
     target = fig.target_skipped
+    bound = "<=" if fig.lower_is_better else ">="
+    verdict = "met" if fig.target_met else "missed"
     if fig.target is not None:
-        target = f">= {fmt_num(fig.target)}: {'met' if fig.target_met else 'missed'}"
+        target = f"{bound} {fmt_num(fig.target)}: {verdict}"
     if fig.ratio_target is not None:
-        target = f">= {fmt_ratio(fig.ratio_target)} {fig.ratio_target_of}: {'met' if fig.target_met else 'missed'}"
+        target = f"{bound} {fmt_ratio(fig.ratio_target)} {fig.ratio_target_of}: {verdict}"
     return (
         fig.label,
         "FAILED" if fig.failures else fmt_num(s.median),
@@ -240,7 +272,7 @@ def _row(fig: Figure) -> tuple[str, ...]:
 def _more_rows(fig: Figure) -> list[tuple[str, ...]]:
     """A row per further reference, under the figure: its label, its figures, ours/it."""
     rows: list[tuple[str, ...]] = []
-    for label, samples in fig.more:
+    for label, samples, _ in fig.more:
         if not samples:
             continue
         ref = summarize(samples)

@@ -47,7 +47,7 @@ class Config:
     # the bare-Python references loop until they have run this long
     reference_min_seconds: float = 0.2
     # network: servers in subprocesses on loopback
-    net_repeat: int = 5  # repetitions of the net figures (each starts servers and processes: slower)
+    net_repeat: int = 3  # repetitions where every run starts servers and processes (gRPC): slower
     net_writers: tuple[int, ...] = (1, 8, 64, 256)  # concurrent writer tasks
     net_value_sizes: tuple[int, ...] = (128, 1024, 16384)
     net_connections: int = 64  # at most this many gRPC channels; writers share them round-robin beyond
@@ -81,8 +81,13 @@ def make_config(
     *, quick: bool, repeat: int | None, tmp_base: str | None, modes: tuple[str, ...] = MODES
 ) -> Config:
     if not quick:
-        n = 5 if repeat is None else repeat
-        return Config(quick=False, repeat=n, tmp_base=tmp_base, net_repeat=n, modes=modes)
+        return Config(
+            quick=False,
+            repeat=5 if repeat is None else repeat,
+            net_repeat=3 if repeat is None else repeat,
+            tmp_base=tmp_base,
+            modes=modes,
+        )
     return Config(
         quick=True,
         repeat=2 if repeat is None else repeat,
@@ -90,11 +95,11 @@ def make_config(
         tmp_base=tmp_base,
         modes=modes,
         write_seconds=0.15,
-        writers=(1, 8),
+        writers=(1, 64),
         value_sizes=(128, 1024),
         read_keys=2_000,
         reads=2_000,
-        fanout_watchers=(1, 10, 100),
+        fanout_watchers=(1, 10, 1000),
         fanout_events=200,
         fanout_deliveries=10_000,
         fanout_min_events=50,
@@ -103,7 +108,7 @@ def make_config(
         fanout_rate_seconds=0.25,
         fanout_timeout=20.0,
         reference_min_seconds=0.02,
-        net_writers=(8,),
+        net_writers=(64,),
         net_value_sizes=(128,),
         net_write_seconds=0.3,
         net_watchers=(1, 10),

@@ -1,29 +1,32 @@
-"""Network durable puts: puts/s with 32 concurrent clients against `kvs serve` (fsync on).
+"""Durable puts over gRPC by concurrent writers and value size: `kvs serve` next to a real etcd (fsync on).
 
-32 asyncio tasks, each with its own `kvstore.connect()` client (its own gRPC channel),
-put 128-byte values on distinct keys for a fixed time; puts/s is the number of
-acknowledged puts over the time until the last client is done. Every repetition starts
-a fresh server in a fresh data directory (untimed). The same harness runs against a real
-etcd started on loopback when `etcd` is on the PATH, interleaved in the same run; the
-embedded store with 32 writer tasks (no network) is measured too. Also reported: the
-server's CPU time per put and how many TCP connections the clients' channels opened.
+N asyncio tasks put values on distinct keys for a fixed time over `kvstore.connect()`
+clients: one client (gRPC channel, TCP connection) per writer up to `net_connections`,
+writers sharing channels round-robin beyond that; puts/s is the number of acknowledged
+puts over the time until the last writer is done. Every repetition starts a fresh server
+in a fresh data directory (untimed). The identical harness runs against a real etcd
+started on loopback when `etcd` is on the PATH, interleaved in the same run. Also
+reported: the server's CPU time per put (from /proc/<pid>/stat).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import kvstore
-from bench.common import Config, bench_value, fresh_dir, interleaved, log
+from bench.common import Config, bench_value, interleaved, log, planned
 from bench.report import Figure
 from bench.servers import ServerProcess, ServerStartError, etcd_server, etcd_version, find_etcd, kvs_server
-from bench.store_write import embedded_puts
+from bench.store_write import size_name
 
 SCENARIO = "net_write"
 SCENARIO_CPU = "net_write_cpu"
+TARGET_CELL = (64, 128)  # (writers, value size) of the target: >= 1.0x etcd's puts/s
+TARGET_RATIO = 1.0
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,6 @@ class NetWriteRun:
     seconds: float
     server_cpu: float = 0.0  # CPU seconds of the server process while the clients wrote
     connections: int = 0  # TCP connections the clients' channels opened to the server
-    commits: int = 0  # group commits (the embedded store only)
     problem: str = ""
 
     @property
@@ -44,20 +46,22 @@ class NetWriteRun:
         return self.server_cpu / self.puts * 1e6 if self.puts else 0.0
 
 
-async def _over_network(server: ServerProcess, clients: int, seconds: float, value: bytes) -> NetWriteRun:
+async def _over_network(
+    server: ServerProcess, writers: int, connections: int, seconds: float, value: bytes
+) -> NetWriteRun:
     before = server.connections()
-    conns = [kvstore.connect(server.endpoint) for _ in range(clients)]
+    conns = [kvstore.connect(server.endpoint) for _ in range(min(writers, connections))]
     try:
         # Untimed: every channel connects and does one put; the revision before the timed part.
         await asyncio.gather(*(c.put(b"/bench/netw/hello%03d" % i, value) for i, c in enumerate(conns)))
         first_rev = (await conns[0].put(b"/bench/netw/start", b"")).header.revision
-        connections = server.connections() - before
-        counts = [0] * clients
+        opened = server.connections() - before
+        counts = [0] * writers
         deadline = 0.0
 
-        async def client(i: int) -> None:
+        async def writer(i: int) -> None:
             prefix = b"/bench/netw/c%03d/" % i
-            put = conns[i].put
+            put = conns[i % len(conns)].put
             clock = time.perf_counter
             n = 0
             while clock() < deadline:
@@ -68,7 +72,7 @@ async def _over_network(server: ServerProcess, clients: int, seconds: float, val
         cpu0 = server.cpu_seconds()
         start = time.perf_counter()
         deadline = start + seconds
-        await asyncio.gather(*(client(i) for i in range(clients)))
+        await asyncio.gather(*(writer(i) for i in range(writers)))
         elapsed = time.perf_counter() - start
         cpu1 = server.cpu_seconds()
         puts = sum(counts)
@@ -76,116 +80,136 @@ async def _over_network(server: ServerProcess, clients: int, seconds: float, val
         problem = ""
         if last_rev - first_rev - 1 != puts:
             problem = f"{puts} puts acknowledged but the revision moved by {last_rev - first_rev - 1}"
-        return NetWriteRun(puts, elapsed, cpu1 - cpu0, connections, problem=problem)
+        return NetWriteRun(puts, elapsed, cpu1 - cpu0, opened, problem=problem)
     finally:
         for c in conns:
             await c.close()
 
 
-async def _embedded(path: str, writers: int, seconds: float, value: bytes) -> NetWriteRun:
-    run = await embedded_puts(path, writers, seconds, value)
-    return NetWriteRun(run.puts, run.seconds, commits=run.commits, problem=run.problem)
+def planned_runs(cfg: Config) -> int:
+    if not cfg.wants("grpc"):
+        return 0
+    targets = 2 if find_etcd() else 1
+    return planned(targets * len(cfg.net_writers) * len(cfg.net_value_sizes), cfg.net_repeat)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
-    value = bench_value(cfg.value_size)
-    clients = cfg.net_clients
+    if not cfg.wants("grpc"):
+        return [], []
     seconds = cfg.net_write_seconds
     etcd = find_etcd()
     version = etcd_version(etcd) if etcd else ""
     etcd_name = f"etcd {version}"
+    cells = [(size, writers) for size in cfg.net_value_sizes for writers in cfg.net_writers]
     notes = [
-        f"net durable puts: {clients} asyncio tasks, each with its own kvstore.connect() client, put "
-        f"{cfg.value_size}-byte values on distinct keys for {seconds:g} s; fsync on; every repetition starts a "
-        "fresh server in a fresh data directory; references: the same harness against etcd started on loopback, "
-        f"and the embedded store with {clients} writer tasks (no network). server CPU: user+system CPU of the "
-        "server process per put (lower is better)",
+        f"durable puts, gRPC: N asyncio tasks put values on distinct keys for {seconds:g} s over kvstore.connect() "
+        f"clients, one client (TCP connection) per writer up to {cfg.net_connections}, shared round-robin beyond; "
+        "fsync on; every repetition starts a fresh server in a fresh data directory; reference: the same harness "
+        "against etcd started on loopback. server CPU: user+system CPU of the server process per put (lower is "
+        "better)",
     ]
     etcd_failed: list[str] = []
 
-    def ours() -> NetWriteRun:
+    def ours(writers: int, size: int) -> NetWriteRun:
         with kvs_server(cfg) as server:
-            return asyncio.run(_over_network(server, clients, seconds, value))
+            return asyncio.run(_over_network(server, writers, cfg.net_connections, seconds, bench_value(size)))
 
-    def theirs() -> NetWriteRun:
+    def theirs(writers: int, size: int) -> NetWriteRun:
         assert etcd is not None
         if etcd_failed:
             return NetWriteRun(0, 0.0)  # it did not start once: do not wait for it again
         try:
             with etcd_server(cfg, etcd, version) as server:
-                return asyncio.run(_over_network(server, clients, seconds, value))
+                return asyncio.run(_over_network(server, writers, cfg.net_connections, seconds, bench_value(size)))
         except ServerStartError as exc:
             etcd_failed.append(str(exc))
             return NetWriteRun(0, 0.0)
 
-    def embedded() -> NetWriteRun:
-        with fresh_dir(cfg, "netw-embedded") as path:
-            return asyncio.run(_embedded(path, clients, seconds, value))
-
-    who = "kvs serve" + (f", {etcd_name}" if etcd else "") + " and the embedded store"
-    log(f"net a) durable puts: {clients} clients for {seconds:g} s against {who} ...")
-    runs: list[Callable[[], NetWriteRun]] = [ours, *([theirs] if etcd else []), embedded]
+    who = "kvs serve" + (f" and {etcd_name}" if etcd else "")
+    sizes = ", ".join(size_name(s) for s in cfg.net_value_sizes)
+    log(f"write, gRPC: durable puts by {', '.join(map(str, cfg.net_writers))} writers x {sizes} values, {who} ...")
+    runs: list[Callable[[], NetWriteRun]] = []
+    for size, writers in cells:
+        runs.append(functools.partial(ours, writers, size))
+        if etcd:
+            runs.append(functools.partial(theirs, writers, size))
     measured = interleaved(cfg, runs, repeat=cfg.net_repeat)
-    m_ours, m_emb = measured[0], measured[-1]
-    m_etcd = measured[1] if etcd and not etcd_failed else None
     if not etcd:
-        notes.append("net durable puts: the etcd comparison was skipped: no etcd binary on the PATH")
+        notes.append("durable puts, gRPC: the etcd comparison was skipped: no etcd binary on the PATH")
     elif etcd_failed:
-        notes.append(f"net durable puts: the etcd comparison was skipped: etcd did not start: {etcd_failed[0]}")
-    emb = [r.rate for r in m_emb.samples]
-    emb_label = f"embedded store, {clients} writer tasks"
-    failures = [r.problem for r in m_ours.all if r.problem]
-    if m_etcd is not None:
-        failures += [f"{etcd_name}: {r.problem}" for r in m_etcd.all if r.problem]
-    label = f"net durable puts, {clients} clients"
-    if m_etcd is not None:
-        ref, ref_label, more = [r.rate for r in m_etcd.samples], etcd_name, [(emb_label, emb)]
-        label += " (vs etcd)"
-    else:
-        ref, ref_label, more = emb, emb_label, []
-        label += " (vs embedded)"
-    figures = [
-        Figure(
+        notes.append(f"durable puts, gRPC: the etcd comparison was skipped: etcd did not start: {etcd_failed[0]}")
+    step = 2 if etcd else 1
+    figures: list[Figure] = []
+    cpu_figures: list[Figure] = []
+    for k, (size, writers) in enumerate(cells):
+        m_ours = measured[k * step]
+        m_etcd = measured[k * step + 1] if etcd and not etcd_failed else None
+        failures = [r.problem for r in m_ours.all if r.problem]
+        if m_etcd is not None:
+            failures += [f"{etcd_name}: {r.problem}" for r in m_etcd.all if r.problem]
+        label = f"durable puts, {_plural(writers, 'writer')}, {size_name(size)}, gRPC"
+        panel = f"{size_name(size)} values"
+        fig = Figure(
             SCENARIO,
             label,
             "puts/s",
             [r.rate for r in m_ours.samples],
-            reference=ref,
-            reference_label=ref_label,
+            reference=[r.rate for r in m_etcd.samples] if m_etcd is not None else None,
+            reference_label=etcd_name if m_etcd is not None else "",
             failures=failures,
-            more=more,
             details=[
                 {
                     "target": name,
+                    "writers": writers,
+                    "value_size": size,
                     "puts": r.puts,
                     "seconds": r.seconds,
                     "server_cpu_seconds": r.server_cpu,
                     "connections": r.connections,
-                    "commits": r.commits,
                 }
-                for name, m in (("kvs serve", m_ours), (etcd_name, m_etcd), ("embedded", m_emb))
+                for name, m in (("kvs serve", m_ours), (etcd_name, m_etcd))
                 if m is not None
                 for r in m.samples
             ],
-        ),
-        Figure(
-            SCENARIO_CPU,
-            f"net durable puts, {clients} clients, server CPU",
-            "CPU us/put",
-            [r.cpu_us_per_put for r in m_ours.samples],
-            reference=[r.cpu_us_per_put for r in m_etcd.samples] if m_etcd is not None else None,
-            reference_label=etcd_name,
-            failures=failures,
-        ),
-    ]
-    for name, m in (("kvs serve", m_ours), (etcd_name, m_etcd)):
-        if m is None:
-            continue
-        counted = ", ".join(str(r.puts) for r in m.all)
-        notes.append(
-            f"net durable puts, {name}: puts acknowledged per run (warm-up first) [{counted}]; the {clients} "
-            f"clients' channels opened {m.all[-1].connections} TCP connection(s) to the server"
+            plot="write",
+            panel=panel,
+            series="kvs gRPC",
+            x=writers,
+            reference_series=etcd_name,
         )
-    per_commit = sum(r.puts for r in m_emb.all) / max(1, sum(r.commits for r in m_emb.all))
-    notes.append(f"net durable puts, embedded store: {per_commit:.1f} puts per group commit")
-    return figures, notes
+        if (writers, size) == TARGET_CELL:
+            if m_etcd is not None:
+                fig.ratio_target, fig.ratio_target_of = TARGET_RATIO, "etcd"
+            else:
+                fig.target_skipped = ">= 1.00x etcd: skipped (no etcd)"
+        figures.append(fig)
+        cpu_figures.append(
+            Figure(
+                SCENARIO_CPU,
+                f"{label}, server CPU",
+                "CPU us/put",
+                [r.cpu_us_per_put for r in m_ours.samples],
+                reference=[r.cpu_us_per_put for r in m_etcd.samples] if m_etcd is not None else None,
+                reference_label=etcd_name,
+                failures=failures,
+                lower_is_better=True,
+                plot="write_cpu",
+                panel=panel,
+                series="kvs gRPC (server)",
+                x=writers,
+                reference_series=f"{etcd_name} (server)",
+            )
+        )
+        for name, m in (("kvs serve", m_ours), (etcd_name, m_etcd)):
+            if m is None:
+                continue
+            counted = ", ".join(str(r.puts) for r in m.all)
+            notes.append(
+                f"{label}, {name}: puts acknowledged per run (warm-up first) [{counted}] over "
+                f"{m.all[-1].connections} TCP connection(s)"
+            )
+    return figures + cpu_figures, notes

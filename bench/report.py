@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from bench.common import Config
 from bench.stats import SPREAD_LIMIT, Summary, summarize
+from kvstore.version import __version__ as kvstore_version
 
 
 class Extra(NamedTuple):
@@ -67,17 +68,20 @@ class Figure:
 
     @property
     def target_met(self) -> bool | None:
-        if self.ratio_target is not None:
-            ratio = self.ratio
-            if self.failures or ratio is None:
-                return False
-            return ratio <= self.ratio_target if self.lower_is_better else ratio >= self.ratio_target
-        if self.target is None:
+        """Met when every target set (absolute, ratio to the reference) is met; None without targets."""
+        if self.target is None and self.ratio_target is None:
             return None
         if self.failures:
             return False
-        median = self.summary.median
-        return median <= self.target if self.lower_is_better else median >= self.target
+        if self.target is not None and not self._better(self.summary.median, self.target):
+            return False
+        if self.ratio_target is not None:
+            ratio = self.ratio
+            return ratio is not None and self._better(ratio, self.ratio_target)
+        return True
+
+    def _better(self, value: float, bound: float) -> bool:
+        return value <= bound if self.lower_is_better else value >= bound
 
     def more_ratio(self, samples: list[float]) -> float | None:
         ref = summarize(samples) if samples else None
@@ -136,6 +140,7 @@ class Figure:
             out["target_met"] = self.target_met
         if self.ratio_target is not None:
             out["ratio_target"] = self.ratio_target
+            out["ratio_target_of"] = self.ratio_target_of
             out["target_met"] = self.target_met
         if self.target_skipped:
             out["target_skipped"] = self.target_skipped
@@ -162,6 +167,18 @@ def _filesystem(path: str) -> str:
         if inside and len(point) >= len(best):
             best, fstype = point, fields[2]
     return fstype
+
+
+def _cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
 
 
 def _version(dist: str) -> str:
@@ -198,6 +215,10 @@ def machine_info(cfg: Config) -> dict[str, str]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "lmdb": f"{_version('lmdb')} (LMDB {'.'.join(str(p) for p in lmdb.version())})",
         "msgpack": _version("msgpack"),
+        "grpcio": _version("grpcio"),
+        "protobuf": _version("protobuf"),
+        "kvstore-kit": kvstore_version,
+        "cpu_model": _cpu_model(),
         "tmp_dir": base,
         "tmp_fs": _filesystem(base),
         "load_at_start": load_average(),
@@ -206,8 +227,10 @@ def machine_info(cfg: Config) -> dict[str, str]:
 
 def machine_lines(info: dict[str, str]) -> list[str]:
     return [
-        f"machine: {info['cpus']} CPUs, {info['machine']}, {info['platform']}; load average {info['load_at_start']}",
-        f"python {info['python']}, lmdb {info['lmdb']}, msgpack {info['msgpack']}",
+        f"machine: {info['cpus']} CPUs ({info['cpu_model']}), {info['machine']}, {info['platform']}; "
+        f"load average {info['load_at_start']}",
+        f"python {info['python']}, kvstore-kit {info['kvstore-kit']}, lmdb {info['lmdb']}, msgpack {info['msgpack']}, "
+        f"grpcio {info['grpcio']}, protobuf {info['protobuf']}",
         f"stores in fresh temporary directories under {info['tmp_dir']} ({info['tmp_fs']}); {info['etcd']}",
     ]
 
@@ -246,17 +269,24 @@ _HEAD = ("scenario", "figure", "min .. max", "unit", "reference", "min .. max", 
 _RIGHT = {1, 4, 6}  # right-aligned columns
 
 
+def target_text(fig: Figure) -> str:
+    """The targets of a figure, e.g. ">= 1,000,000 and >= 0.067x deques"."""
+    bound = "<=" if fig.lower_is_better else ">="
+    parts = []
+    if fig.target is not None:
+        parts.append(f"{bound} {fmt_num(fig.target)}")
+    if fig.ratio_target is not None:
+        parts.append(f"{bound} {fmt_ratio(fig.ratio_target)} {fig.ratio_target_of}")
+    return " and ".join(parts)
+
+
 def _row(fig: Figure) -> tuple[str, ...]:
     s = fig.summary
     ref = fig.reference_summary
     ratio = fig.ratio
     target = fig.target_skipped
-    bound = "<=" if fig.lower_is_better else ">="
-    verdict = "met" if fig.target_met else "missed"
-    if fig.target is not None:
-        target = f"{bound} {fmt_num(fig.target)}: {verdict}"
-    if fig.ratio_target is not None:
-        target = f"{bound} {fmt_ratio(fig.ratio_target)} {fig.ratio_target_of}: {verdict}"
+    if fig.target is not None or fig.ratio_target is not None:
+        target = f"{target_text(fig)}: {'met' if fig.target_met else 'missed'}"
     return (
         fig.label,
         "FAILED" if fig.failures else fmt_num(s.median),
@@ -303,19 +333,19 @@ def render_table(figures: Sequence[Figure]) -> list[str]:
     return out
 
 
-def render_header(info: dict[str, str], cfg: Config, suites: Sequence[str] = ("store",)) -> str:
+def render_header(info: dict[str, str], cfg: Config) -> str:
     mode = "quick smoke run" if cfg.quick else "full run"
-    counts = sorted({cfg.net_repeat if s == "net" else cfg.repeat for s in suites})
-    times = " or ".join(str(c) for c in counts) if counts else str(cfg.repeat)
-    lines = [
-        f"kvstore benchmarks ({mode})",
-        *machine_lines(info),
-        f"each figure: median of {times} repetition{'' if times == '1' else 's'} after 1 warm-up, with min .. max; "
-        f"'!' marks a spread max/min > {SPREAD_LIMIT}",
-    ]
-    if len(counts) > 1:
-        lines.append(f"(net figures: {cfg.net_repeat}, store figures: {cfg.repeat} repetitions)")
-    return "\n".join(lines)
+    reps = f"{cfg.repeat} repetition{'' if cfg.repeat == 1 else 's'}"
+    if cfg.net_repeat != cfg.repeat:
+        reps += f" ({cfg.net_repeat} where every run starts servers)"
+    return "\n".join(
+        [
+            f"kvstore benchmarks ({mode}; modes: {', '.join(cfg.modes)})",
+            *machine_lines(info),
+            f"each figure: median of {reps} after 1 warm-up, with min .. max; '!' marks a spread max/min > "
+            f"{SPREAD_LIMIT}",
+        ]
+    )
 
 
 def render_results(figures: Sequence[Figure], notes: Sequence[str]) -> str:
@@ -328,8 +358,12 @@ def render_results(figures: Sequence[Figure], notes: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def to_json(info: dict[str, str], cfg: Config, figures: Sequence[Figure], notes: Sequence[str]) -> dict[str, Any]:
+def to_json(
+    info: dict[str, str], cfg: Config, figures: Sequence[Figure], notes: Sequence[str], **run: Any
+) -> dict[str, Any]:
+    """Everything a run measured; `run` adds facts about the invocation (command, start time, duration)."""
     return {
+        **run,
         "machine": info,
         "config": asdict(cfg),
         "figures": [f.to_json() for f in figures],

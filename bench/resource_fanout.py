@@ -29,7 +29,7 @@ from typing import Any
 
 import kvstore
 from apimachinery.schema import GroupVersionResource
-from bench.common import Config, config_map, fresh_dir, interleaved, log
+from bench.common import Config, config_map, fresh_dir, interleaved, log, planned
 from bench.net_fanout import Worker, WorkerError, await_done, check_streams, collect_results, start_receivers
 from bench.net_worker import ETCD_WATCH, RESOURCE_WATCH, StreamResult
 from bench.report import Figure
@@ -236,11 +236,23 @@ def _figure(
         reference_label=ref_label,
         failures=[p for r in all_runs for p in r.problems],
         details=[vars(r) for r in ours],
+        plot="resource_fanout",
+        series=f"kvs {where}, objects",
+        x=n,
+        reference_series=f"{ref_label} ({where})" if where == "embedded" else "etcd Watch, same server",
     )
+
+
+def planned_runs(cfg: Config) -> int:
+    embedded = len(cfg.resource_watchers) * planned(2, cfg.repeat) if cfg.wants("embedded") else 0
+    grpc = len(cfg.resource_watchers) * planned(2, cfg.net_repeat) if cfg.wants("grpc") else 0
+    return embedded + grpc
 
 
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
     figures: list[Figure] = []
+    if not cfg.modes:
+        return [], []
     notes = [
         f"object fan-out: {cfg.resource_events} creates of {cfg.object_size}-byte ConfigMaps, up to "
         f"{cfg.fanout_in_flight} in flight, watched by N watchers of the namespace; time from the first create "
@@ -248,8 +260,8 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
         "of the same keys; gRPC reference: etcd Watch streams of the same keys on the same kvs serve, same "
         "receivers"
     ]
-    for n in cfg.resource_watchers:
-        log(f"e) object fan-out embedded: {n} watchers x {cfg.resource_events} objects (and raw store watches) ...")
+    for n in cfg.resource_watchers if cfg.wants("embedded") else ():
+        log(f"resources: object fan-out embedded: {n} watchers x {cfg.resource_events} objects, raw watches ...")
         ours, ref = interleaved(
             cfg, [functools.partial(_embedded, cfg, n, False), functools.partial(_embedded, cfg, n, True)]
         )
@@ -258,13 +270,13 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
         notes.append(
             f"object fan-out, {n} embedded: p50/p99 create->delivery {latency.p50_ms:.0f}/{latency.p99_ms:.0f} ms"
         )
+    if not cfg.wants("grpc"):
+        return figures, notes
     with contextlib.ExitStack() as stack:
-        log("e) object fan-out over gRPC: starting kvs serve ...")
+        log("resources: object fan-out over gRPC: starting kvs serve ...")
         server = stack.enter_context(kvs_server(cfg))
         for n in cfg.resource_watchers:
-            log(
-                f"e) object fan-out over gRPC: {n} streams x {cfg.resource_events} objects (and etcd Watch streams) ..."
-            )
+            log(f"resources: object fan-out over gRPC: {n} streams x {cfg.resource_events} objects, etcd Watch ...")
             ours, ref = interleaved(
                 cfg,
                 [_remote_runner(server, n, cfg, False), _remote_runner(server, n, cfg, True)],

@@ -20,6 +20,7 @@ from typing import Any
 
 import kvstore
 from apimachinery.schema import GroupVersionResource
+from bench import progress
 from bench.common import Config, fresh_dir, log
 from bench.report import Figure
 from bench.servers import kvs_server
@@ -136,12 +137,31 @@ def _remote(cfg: Config) -> tuple[list[ListRun], list[ListRun]]:
         return asyncio.run(go(server.endpoint, server.pid))
 
 
+def _modes(cfg: Config) -> list[tuple[str, Callable[[Config], tuple[list[ListRun], list[ListRun]]]]]:
+    modes: list[tuple[str, Callable[[Config], tuple[list[ListRun], list[ListRun]]]]] = []
+    if cfg.wants("embedded"):
+        modes.append(("embedded", _embedded))
+    if cfg.wants("grpc"):
+        modes.append(("gRPC", _remote))
+    return modes
+
+
+def planned_runs(cfg: Config) -> int:
+    """One step of the progress bar per mode (each loads the objects, then lists them repeatedly)."""
+    return len(_modes(cfg))
+
+
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
-    log(f"e) list of {cfg.list_objects:,} pods: latency and peak memory, embedded and over gRPC ...")
+    modes = _modes(cfg)
+    if not modes:
+        return [], []
+    where = " and ".join(w for w, _ in modes)
+    log(f"resources: list of {cfg.list_objects:,} pods: latency and peak memory, {where} ...")
     figures: list[Figure] = []
     notes: list[str] = []
-    for where, measure in (("embedded", _embedded), ("gRPC", _remote)):
+    for where, measure in modes:
         ours, ref = measure(cfg)
+        progress.current().advance()
         failures = [f"listed {r.items} pods, expected {cfg.list_objects}" for r in ours if r.items != cfg.list_objects]
         label = f"list {cfg.list_objects:,} pods, {where}"
         figures.append(
@@ -154,6 +174,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
                 reference_label=f"range read of the same keys ({where})",
                 failures=failures,
                 details=[vars(r) for r in ours],
+                lower_is_better=True,
             )
         )
         figures.append(
@@ -164,6 +185,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
                 [ours[-1].peak_bytes / 2**20],
                 reference=[ref[-1].peak_bytes / 2**20],
                 reference_label=f"range read of the same keys ({where})",
+                lower_is_better=True,
             )
         )
         size = summarize([r.seconds for r in ours]).median

@@ -20,7 +20,7 @@ from typing import Any
 
 import kvstore
 from apimachinery.schema import GroupVersionResource
-from bench.common import Config, config_map, fresh_dir, interleaved, log
+from bench.common import Config, config_map, fresh_dir, interleaved, log, planned
 from bench.report import Figure
 from bench.servers import kvs_server
 from kvstore.registry import Registry, ResourceClient, codec
@@ -133,17 +133,29 @@ def _remote(cfg: Config, reference: bool) -> WriteRun:
         return asyncio.run(go(server.endpoint))
 
 
+def _modes(cfg: Config) -> list[tuple[str, Callable[[Config, bool], WriteRun]]]:
+    modes: list[tuple[str, Callable[[Config, bool], WriteRun]]] = []
+    if cfg.wants("embedded"):
+        modes.append(("embedded", _embedded))
+    if cfg.wants("grpc"):
+        modes.append(("gRPC", _remote))
+    return modes
+
+
+def planned_runs(cfg: Config) -> int:
+    return planned(2 * len(_modes(cfg)), cfg.net_repeat)
+
+
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
-    log("e) resource writes: creates/s and updates/s of 2 KiB objects, embedded and over gRPC ...")
-    runs = [
-        functools.partial(_embedded, cfg, False),
-        functools.partial(_embedded, cfg, True),
-        functools.partial(_remote, cfg, False),
-        functools.partial(_remote, cfg, True),
-    ]
-    emb, emb_ref, net, net_ref = interleaved(cfg, runs, repeat=cfg.net_repeat)
+    modes = _modes(cfg)
+    if not modes:
+        return [], []
+    log(f"resources: creates/s and updates/s of 2 KiB objects, {' and '.join(w for w, _ in modes)} ...")
+    runs = [functools.partial(fn, cfg, reference) for _, fn in modes for reference in (False, True)]
+    measured = interleaved(cfg, runs, repeat=cfg.net_repeat)
+    pairs = [(where, measured[2 * i], measured[2 * i + 1]) for i, (where, _) in enumerate(modes)]
     figures = []
-    for where, ours, ref in (("embedded", emb, emb_ref), ("gRPC", net, net_ref)):
+    for where, ours, ref in pairs:
         problems = [r.problem for r in ours.all if r.problem]
         for what, rate in (("creates", "create_rate"), ("updates", "update_rate")):
             figures.append(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import lmdb
 
 import kvstore
-from bench.common import Config, fresh_dir, interleaved, log
+from bench.common import Config, fresh_dir, interleaved, log, planned
 from bench.report import Figure
 
 SCENARIO = "store_read"
@@ -73,7 +73,13 @@ def _reference(path: str, keys: list[bytes], order: list[bytes], value: bytes) -
     return ReadRun(len(order), found, elapsed)
 
 
+def planned_runs(cfg: Config) -> int:
+    return planned(2, cfg.repeat) if cfg.wants("embedded") else 0
+
+
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
+    if not cfg.wants("embedded"):
+        return [], []
     keys = _keys(cfg.read_keys)
     order = random.Random(20240601).choices(keys, k=cfg.reads)
     value = bytes(cfg.value_size)
@@ -86,7 +92,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
         with fresh_dir(cfg, "range-ref") as path:
             return _reference(path, keys, order, value)
 
-    log(f"b) range reads: {cfg.reads} single-key reads over {cfg.read_keys} keys, and the bare-lmdb reference ...")
+    log(f"read, embedded: {cfg.reads} single-key reads over {cfg.read_keys} keys, and the bare-lmdb reference ...")
     m_ours, m_ref = interleaved(cfg, [ours, reference])
     samples, refs = m_ours.samples, m_ref.samples
     failures = [
@@ -94,7 +100,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
     ]
     fig = Figure(
         SCENARIO,
-        f"range reads, 1 key of {cfg.read_keys:,}",
+        f"range reads, 1 key of {cfg.read_keys:,}, embedded",
         "reads/s",
         [r.rate for r in samples],
         reference=[r.rate for r in refs],

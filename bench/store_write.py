@@ -1,4 +1,4 @@
-"""a) Durable puts/s with 1 and with 64 concurrent writers (fsync on).
+"""Durable puts/s on the embedded store by concurrent writers and value size (fsync on).
 
 Each writer is an asyncio task awaiting `store.put` in a loop on its own keys for a
 fixed time; puts/s is the number of acknowledged (durable) puts over the time until the
@@ -17,10 +17,12 @@ from dataclasses import dataclass
 import lmdb
 
 import kvstore
-from bench.common import Config, bench_value, committed_batches, fresh_dir, interleaved, log
+from bench.common import Config, bench_value, committed_batches, fresh_dir, interleaved, log, planned
 from bench.report import Figure
 
 SCENARIO = "store_write"
+TARGET_CELL = (64, 128)  # (writers, value size) of the target
+TARGET_PUTS = 20_000.0
 _REF_MAP_SIZE = 1 << 30
 
 
@@ -82,49 +84,73 @@ def _reference(path: str, seconds: float, value: bytes) -> WriteRun:
         env.close()
 
 
+def size_name(size: int) -> str:
+    """128 -> "128 B", 1024 -> "1 KiB", 16384 -> "16 KiB"."""
+    return f"{size // 1024} KiB" if size >= 1024 and size % 1024 == 0 else f"{size} B"
+
+
+def planned_runs(cfg: Config) -> int:
+    if not cfg.wants("embedded"):
+        return 0
+    return planned(len(cfg.writers) * len(cfg.value_sizes) + len(cfg.value_sizes), cfg.repeat)
+
+
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
-    value = bench_value(cfg.value_size)
+    if not cfg.wants("embedded"):
+        return [], []
+    cells = [(size, writers) for size in cfg.value_sizes for writers in cfg.writers]
 
-    def ours(writers: int) -> WriteRun:
+    def ours(writers: int, size: int) -> WriteRun:
         with fresh_dir(cfg, "put") as path:
-            return asyncio.run(embedded_puts(path, writers, cfg.write_seconds, value))
+            return asyncio.run(embedded_puts(path, writers, cfg.write_seconds, bench_value(size)))
 
-    def reference() -> WriteRun:
+    def reference(size: int) -> WriteRun:
         with fresh_dir(cfg, "put-ref") as path:
-            return _reference(path, cfg.write_seconds, value)
+            return _reference(path, cfg.write_seconds, bench_value(size))
 
-    log(f"a) durable puts: {', '.join(str(w) for w in cfg.writers)} writers and the bare-lmdb reference ...")
-    runs: list[Callable[[], WriteRun]] = [functools.partial(ours, w) for w in cfg.writers]
-    measured = interleaved(cfg, [*runs, reference])
-    refs = measured[-1].samples
+    sizes = ", ".join(size_name(s) for s in cfg.value_sizes)
+    writers_text = ", ".join(str(w) for w in cfg.writers)
+    log(f"write, embedded: durable puts by {writers_text} writers x {sizes} values, and the bare-lmdb reference ...")
+    runs: list[Callable[[], WriteRun]] = [functools.partial(ours, w, size) for size, w in cells]
+    runs += [functools.partial(reference, size) for size in cfg.value_sizes]
+    measured = interleaved(cfg, runs)
+    refs = dict(zip(cfg.value_sizes, measured[len(cells) :], strict=True))
     figures: list[Figure] = []
     notes: list[str] = [
-        f"durable puts: {cfg.value_size}-byte values, distinct keys, fsync on; each repetition writes for "
-        f"{cfg.write_seconds:g} s in a fresh store. reference: bare lmdb (sync=True), one put per write "
-        "transaction, so one fsync per put",
+        f"durable puts, embedded: asyncio tasks awaiting store.put on distinct keys; each repetition writes for "
+        f"{cfg.write_seconds:g} s in a fresh store, fsync on. reference: bare lmdb (sync=True), one put per write "
+        "transaction, so one fsync per put, one writer",
     ]
-    for writers, m in zip(cfg.writers, measured[:-1], strict=True):
+    for (size, writers), m in zip(cells, measured[: len(cells)], strict=True):
         samples = m.samples
-        label = f"durable puts, {writers} writer{'s' if writers != 1 else ''}"
+        ref_samples = refs[size].samples
+        label = f"durable puts, {writers} writer{'s' if writers != 1 else ''}, {size_name(size)}, embedded"
         fig = Figure(
             SCENARIO,
             label,
             "puts/s",
             [r.rate for r in samples],
-            reference=[r.rate for r in refs],
+            reference=[r.rate for r in ref_samples],
             reference_label="bare lmdb, one fsync'd put per txn",
-            target=20_000.0 if writers == 64 else None,
+            target=TARGET_PUTS if (writers, size) == TARGET_CELL else None,
             failures=[r.problem for r in m.all if r.problem],
             details=[
                 {
+                    "writers": writers,
+                    "value_size": size,
                     "puts": r.puts,
                     "seconds": r.seconds,
                     "commits": r.commits,
                     "reference_puts": ref.puts,
                     "reference_seconds": ref.seconds,
                 }
-                for r, ref in zip(samples, refs, strict=True)
+                for r, ref in zip(samples, ref_samples, strict=True)
             ],
+            plot="write",
+            panel=f"{size_name(size)} values",
+            series="kvs embedded",
+            x=writers,
+            reference_series="bare lmdb, one fsync per put",
         )
         figures.append(fig)
         per_commit = sum(r.puts for r in samples) / max(1, sum(r.commits for r in samples))

@@ -17,15 +17,17 @@ class QuickRun:
     code: int
     out: str
     report: dict[str, Any]
+    out_dir: Path  # what --out wrote
 
 
 def run_bench(tmp: Path, *argv: str) -> QuickRun:
-    """`python -m bench ARGV --json FILE --dir DIR` in-process, DIR checked empty afterwards."""
+    """`python -m bench ARGV --out DIR --dir STORES` in-process, STORES checked empty afterwards."""
     stores = tmp / "stores"
     stores.mkdir()
-    out_file = tmp / "samples.json"
+    out_dir = tmp / "out"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        code = main([*argv, "--json", str(out_file), "--dir", str(stores)])
+        code = main([*argv, "--no-progress", "--out", str(out_dir), "--dir", str(stores)])
     assert not list(stores.iterdir()), "every temporary store and data directory is removed"
-    return QuickRun(code, buf.getvalue(), json.loads(out_file.read_text(encoding="utf-8")))
+    report = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
+    return QuickRun(code, buf.getvalue(), report, out_dir)

@@ -96,6 +96,9 @@ class Client:
                 ("grpc.keepalive_time_ms", 30_000),
                 ("grpc.initial_reconnect_backoff_ms", 50),
                 ("grpc.max_reconnect_backoff_ms", 1000),
+                # Its own TCP connection, like a clientv3 Client: grpc would otherwise share one
+                # connection between every channel of the process to the same address.
+                ("grpc.use_local_subchannel_pool", 1),
             ],
         )
         self._kv = rpc_pb2_grpc.KVStub(self._channel)  # type: ignore[no-untyped-call]

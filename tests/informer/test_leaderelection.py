@@ -519,7 +519,9 @@ async def test_candidates_racing_for_an_expired_lease_one_wins(registry: Registr
     assert won.count(True) == 1
     winner = racers[won.index(True)].config.lock.identity()
     losers = [r for r in racers if not r.is_leader()]
-    assert [r.get_leader() for r in losers] == ["old", "old"]  # a conflict teaches nothing...
+    # A loser whose update conflicted still knows "old" (a conflict teaches nothing); one whose
+    # read came after the winner's write (the calls interleave differently over gRPC) knows the winner.
+    assert all(r.get_leader() in ("old", winner) for r in losers)
     assert not any([await r.try_acquire_or_renew() for r in losers])
     assert [r.get_leader() for r in losers] == [winner, winner]  # ...the next read does
     spec = await lease_spec(registry)

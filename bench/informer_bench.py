@@ -40,11 +40,13 @@ from bench.resource_list import pod
 from bench.servers import ServerProcess, kvs_server
 from bench.stats import percentile
 from informer import ResourceEventHandlerFuncs, ResourceListerWatcher, SharedIndexInformer
+from kvstore import PutRequest
 from kvstore.api import KV, Watch
 from kvstore.registry import Registry, ResourceClient, codec, keys
 
 SCENARIO = "informer"
 PODS = GroupVersionResource("", "v1", "pods")
+_FILL_BATCH = 100  # puts per txn while filling (etcd allows 128)
 CMS = GroupVersionResource("", "v1", "configmaps")
 NAMESPACES = GroupVersionResource("", "v1", "namespaces")
 WHERE = {"embedded": "embedded", "grpc": "gRPC"}  # how a mode is named in labels
@@ -93,15 +95,18 @@ class SyncRun:
 
 async def _fill(kv: KV, n: int) -> None:
     """n pods put straight to their keys in the registry's own layout (untimed setup)."""
-    todo = iter(range(n))
+    todo = iter(range(0, n, _FILL_BATCH))
+
+    def put(i: int) -> PutRequest:
+        obj = {"apiVersion": "v1", "kind": "Pod", **pod(i)}
+        obj["metadata"]["namespace"] = "default"
+        return PutRequest(keys.object_key(PODS, "default", obj["metadata"]["name"]), codec.encode(obj))
 
     async def writer() -> None:
-        for i in todo:
-            obj = {"apiVersion": "v1", "kind": "Pod", **pod(i)}
-            obj["metadata"]["namespace"] = "default"
-            await kv.put(keys.object_key(PODS, "default", obj["metadata"]["name"]), codec.encode(obj))
+        for first in todo:  # a txn of up to _FILL_BATCH puts at a time
+            await kv.txn(success=[put(i) for i in range(first, min(n, first + _FILL_BATCH))])
 
-    await asyncio.gather(*(writer() for _ in range(64)))
+    await asyncio.gather(*(writer() for _ in range(16)))
 
 
 async def _sync_once(api: ResourceClient, kv: KV, reference: bool, traced: bool) -> tuple[int, float, int]:
@@ -208,13 +213,13 @@ def _sync_figures(mode: str, n: int, ours: Measured[SyncRun], ref: Measured[Sync
 def _sync_mode(cfg: Config, mode: str, n: int) -> list[Figure]:
     repeat = _sync_repeat(cfg, mode, n)
     if mode == "embedded":
-        log(f"f) informer sync, embedded: {n:,} pods (and a decode-everything reference) ...")
+        log(f"informer: sync, embedded: {n:,} pods (and a decode-everything reference) ...")
         ours, ref = interleaved(cfg, [_embedded_sync(cfg, n, False), _embedded_sync(cfg, n, True)], repeat=repeat)
         return _sync_figures(mode, n, ours, ref)
-    log(f"f) informer sync over gRPC: starting kvs serve and putting {n:,} pods ...")
+    log(f"informer: sync over gRPC: starting kvs serve and putting {n:,} pods ...")
     with kvs_server(cfg) as server:
         asyncio.run(_remote_fill(server.endpoint, n))
-        log(f"f) informer sync over gRPC: {n:,} pods (and a decode-everything reference) ...")
+        log(f"informer: sync over gRPC: {n:,} pods (and a decode-everything reference) ...")
         ours, ref = interleaved(cfg, [_remote_sync(server, False), _remote_sync(server, True)], repeat=repeat)
     return _sync_figures(mode, n, ours, ref)
 
@@ -470,10 +475,10 @@ def _events_figures(mode: str, n: int, ours: Measured[EventsRun], ref: Measured[
 
 def _events_grpc(cfg: Config) -> list[Figure]:
     figures: list[Figure] = []
-    log("f) informer events over gRPC: starting kvs serve ...")
+    log("informer: events over gRPC: starting kvs serve ...")
     with kvs_server(cfg) as server:
         for n in cfg.informer_counts:
-            log(f"f) events over gRPC: {n} informer(s) x {cfg.resource_events} objects (and raw etcd watches) ...")
+            log(f"informer: events over gRPC: {n} informer(s) x {cfg.resource_events} objects, raw etcd watches ...")
             ours, ref = interleaved(
                 cfg,
                 [_remote_events(cfg, server, n, False), _remote_events(cfg, server, n, True)],
@@ -494,7 +499,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
             figures.extend(_sync_mode(cfg, mode, n))
     if "embedded" in modes:
         for n in cfg.informer_counts:
-            log(f"f) events, embedded: {n} informer(s) x {cfg.resource_events} objects (and raw store watches) ...")
+            log(f"informer: events, embedded: {n} informer(s) x {cfg.resource_events} objects, raw store watches ...")
             ours, ref = interleaved(
                 cfg,
                 [_embedded_events(cfg, n, False), _embedded_events(cfg, n, True)],

@@ -36,8 +36,8 @@ class Config:
     # fanout: deliveries by watchers (unpaced writer), and latency by event rate
     fanout_watchers: tuple[int, ...] = (1, 10, 100, 1000, 10000)
     fanout_events: int = 2_000  # events per run, at most ...
-    fanout_deliveries: int = 2_000_000  # ... and fewer for many watchers, so a run delivers about this many
-    fanout_min_events: int = 200
+    fanout_deliveries: int = 1_000_000  # ... and fewer for many watchers, so a run delivers about this many
+    fanout_min_events: int = 100
     fanout_value_size: int = 512
     fanout_in_flight: int = 64
     fanout_rates: tuple[int, ...] = (100, 1000)  # paced writers (events/s), at fanout_rate_watchers
@@ -54,7 +54,7 @@ class Config:
     net_write_seconds: float = 1.5
     net_watchers: tuple[int, ...] = (1, 10, 100, 1000, 10000)  # watch streams
     net_events: int = 2_000
-    net_deliveries: int = 2_000_000
+    net_deliveries: int = 1_000_000
     net_receiver_procs: int = 2  # processes the lean watch receivers are spread over
     net_timeout: float = 120.0  # seconds to wait for the last delivery once the writes are done
     # resources: objects through the registry, embedded and over gRPC
@@ -77,9 +77,7 @@ class Config:
         return mode in self.modes
 
 
-def make_config(
-    *, quick: bool, repeat: int | None, tmp_base: str | None, modes: tuple[str, ...] = MODES
-) -> Config:
+def make_config(*, quick: bool, repeat: int | None, tmp_base: str | None, modes: tuple[str, ...] = MODES) -> Config:
     if not quick:
         return Config(
             quick=False,

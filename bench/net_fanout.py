@@ -1,20 +1,32 @@
-"""Network watch fan-out: deliveries/s over 1, 10, 100 and 1000 watch streams.
+"""Network watch fan-out: deliveries/s and put -> delivery latency over 1 to 10,000 watch streams.
 
-Each stream is its own TCP connection to the server carrying one watch on one prefix.
-A writer (one `kvstore.connect()` client in this process) puts `net_events` events of
-512 bytes under the prefix with up to 64 puts in flight; time runs from the first put
-to the last delivery. The receivers are lean (see bench/net_worker.py): hand-rolled
-HTTP/2 on plain sockets, each response parsed with the generated
-`rpc_pb2.WatchResponse.FromString` and every event's revision checked, spread over
-`net_receiver_procs` worker processes. A run where any stream missed, duplicated or
-reordered an event is FAILED. Also measured: p50/p99 latency from a put being issued to
-its event being received, and the server's CPU seconds (from /proc/<pid>/stat) per
-million deliveries.
+Each stream carries one watch on one prefix. Up to 1000 streams each stream is its own
+TCP connection; beyond that a connection carries 10 streams (HTTP/2 multiplexing, so
+10,000 streams are 1000 connections), the same for kvs serve, etcd and the bare push.
+The receivers open the streams at the pace the server creates the watches (at most
+`net_worker.OPEN_WINDOW` not yet created per worker) and only then does the clock start.
+This process and the workers raise their soft limit on open files to the hard limit; the
+servers, started afterwards, inherit it.
+
+Unpaced runs: a writer (one `kvstore.connect()` client in this process) puts
+`cfg.events_for(n, net=True)` events of 512 bytes under the prefix (fewer for many
+streams, so a run delivers about `net_deliveries`) with up to 64 puts in flight; time
+runs from the first put to the last delivery. Paced runs: at `fanout_rate_watchers`
+streams the writer starts put i at start + i/rate for `fanout_rate_seconds`, open loop
+(it never waits for an ack before the next put) and latency counts from the scheduled
+time, so a server that slows the writer down cannot hide it (no coordinated omission).
+
+The receivers are lean (see bench/net_worker.py): hand-rolled HTTP/2 on plain sockets,
+each response parsed with the generated `rpc_pb2.WatchResponse.FromString` and every
+event's revision checked, spread over `net_receiver_procs` worker processes. A run
+where any stream missed, duplicated or reordered an event is FAILED. Measured:
+deliveries/s, p50/p99/p999 latency from a put being issued to its event being received,
+and the server's CPU seconds (from /proc/<pid>/stat) per million deliveries.
 
 The same harness runs against `kvs serve` and, when `etcd` is on the PATH, a real etcd
 started on loopback, interleaved in the same run. Reference: a bare network push, a
 trivial server process writing each pre-encoded WatchResponse (gRPC length-prefixed, no
-HTTP/2) to N loopback sockets, read by the same receivers.
+HTTP/2) once per stream to as many loopback connections, read by the same receivers.
 """
 
 from __future__ import annotations
@@ -31,14 +43,15 @@ import subprocess
 import sys
 import time
 from array import array
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import kvstore
-from bench.common import Config, bench_value, interleaved, log
-from bench.net_worker import ETCD_WATCH, StreamResult
-from bench.report import Figure
+from bench import progress
+from bench.common import Config, Measured, bench_value, interleaved, log, planned
+from bench.net_worker import ETCD_WATCH, OPEN_WINDOW, StreamResult, connection_sizes, raise_fd_limit, split
+from bench.report import Extra, Figure
 from bench.servers import (
     ServerProcess,
     ServerStartError,
@@ -57,11 +70,19 @@ from kvstore.pb import rpc_pb2
 SCENARIO = "net_fanout"
 SCENARIO_CPU = "net_fanout_cpu"
 SCENARIO_LATENCY = "net_fanout_latency"
+SCENARIO_RATE = "net_fanout_rate"  # the paced runs
 PREFIX = b"/bench/netfanout/"
 TARGET_STREAMS = 1000
 TARGET_RATIO = 1.0  # deliveries/s at 1000 streams >= 1.0x etcd's
+TARGET_P99_RATIO = 1.0  # p99 put -> delivery at 1000 streams <= 1.0x etcd's
 BARE = "bare push"
-_READY_TIMEOUT = 120.0  # seconds for the workers to open every stream
+SERIES = "kvs gRPC"
+BARE_SERIES = "bare push"
+QUANTILES = (("p50", 50.0), ("p99", 99.0), ("p999", 99.9))
+MUX_ABOVE = 1000  # up to this many streams, a TCP connection per stream ...
+MUX_STREAMS = 10  # ... beyond, this many streams per connection
+_READY_TIMEOUT = 120.0  # seconds for the workers to open every stream, plus ...
+_READY_PER_STREAM = 0.01  # ... this much per stream
 
 
 @dataclass(frozen=True)
@@ -72,13 +93,15 @@ class NetFanoutRun:
     deliveries: int  # counted by the receivers
     seconds: float  # first put (or push) -> last delivery
     write_seconds: float  # first put issued -> last put acknowledged (0 for the bare push)
-    p50_ms: float
-    p99_ms: float
+    latency_ms: dict[str, float]  # "p50", "p99", "p999" -> put issued -> event received (empty: not measured)
     server_cpu: float  # CPU seconds the server used from the first put to the last delivery
     receiver_cpu: float  # CPU seconds all receiver processes used meanwhile
     responses: int  # responses (messages) that carried events, all streams together
     connections: int  # established TCP connections at the server while the streams were open
     problems: tuple[str, ...]
+    per_conn: int = 1  # streams per TCP connection
+    paced: float = 0.0  # the writer's events/s (0: unpaced, up to `fanout_in_flight` puts in flight)
+    writer_lag_ms: float = 0.0  # paced: the most a put was issued after its scheduled time
 
     @property
     def rate(self) -> float:
@@ -96,12 +119,14 @@ class NetFanoutRun:
         return {
             "target": self.target,
             "streams": self.streams,
+            "streams_per_connection": self.per_conn,
             "events": self.events,
+            "paced_events_per_second": self.paced,
             "deliveries": self.deliveries,
             "seconds": self.seconds,
             "write_seconds": self.write_seconds,
-            "p50_ms": self.p50_ms,
-            "p99_ms": self.p99_ms,
+            "writer_lag_ms": self.writer_lag_ms,
+            **{f"{q}_ms": v for q, v in self.latency_ms.items()},
             "server_cpu_seconds": self.server_cpu,
             "receiver_cpu_seconds": self.receiver_cpu,
             "responses": self.responses,
@@ -114,10 +139,31 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def split(n: int, parts: int) -> list[int]:
-    """n streams over at most `parts` workers, as evenly as possible, none empty."""
-    parts = max(1, min(parts, n))
-    return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
+def streams_per_connection(n: int) -> int:
+    """Streams per TCP connection for a run of `n` streams: 1 up to MUX_ABOVE, then MUX_STREAMS."""
+    return 1 if n <= MUX_ABOVE else MUX_STREAMS
+
+
+def schedule(rate: float, events: int) -> list[float]:
+    """When a writer paced at `rate` events/s issues each of `events` puts, in seconds from its start."""
+    if rate <= 0:
+        raise ValueError(f"rate must be positive, got {rate}")
+    return [i / rate for i in range(events)]
+
+
+def paced_events(cfg: Config, rate: int) -> int:
+    """Events of a paced run: `rate` x `fanout_rate_seconds`, at least one."""
+    return max(1, round(rate * cfg.fanout_rate_seconds))
+
+
+def planned_runs(cfg: Config) -> int:
+    """How many runs `run(cfg)` makes (warm-ups and repetitions), for the progress bar."""
+    if not cfg.wants("grpc"):
+        return 0
+    servers = 2 if find_etcd() else 1
+    return planned(servers + 1, cfg.net_repeat) * len(cfg.net_watchers) + planned(servers, cfg.net_repeat) * len(
+        cfg.fanout_rates
+    )
 
 
 # ------------------------------------------------------------ worker processes
@@ -196,6 +242,11 @@ class Worker:
         stop_process(self.proc)
 
 
+def ready_timeout(n: int) -> float:
+    """Seconds the receivers get to open `n` streams (all workers together)."""
+    return _READY_TIMEOUT + n * _READY_PER_STREAM
+
+
 def start_receivers(
     cfg: Config,
     n: int,
@@ -207,9 +258,10 @@ def start_receivers(
     events: int | None = None,
     request: bytes | None = None,
     path: str = ETCD_WATCH,
+    per_conn: int = 1,
 ) -> tuple[list[Worker], list[str]]:
-    """Receiver processes for `n` streams, each sending `request` (default: an etcd watch of
-    PREFIX) to `path`, expecting `events` (default: cfg.net_events) from revision `first`."""
+    """Receiver processes for `n` streams, `per_conn` per connection, each sending `request` (default:
+    an etcd watch of PREFIX) to `path`, expecting `events` (default: cfg.net_events) from revision `first`."""
     if request is None:
         request = rpc_pb2.WatchRequest(
             create_request=rpc_pb2.WatchCreateRequest(key=PREFIX, range_end=prefix_range_end(PREFIX))
@@ -226,11 +278,13 @@ def start_receivers(
             "http2": http2,
             "create_request": request.hex(),
             "path": path,
+            "per_conn": per_conn,
         }
         workers.append(Worker("watch", job))
+    deadline = time.monotonic() + ready_timeout(n)
     for w in workers:
         try:
-            w.expect("ready", _READY_TIMEOUT)
+            w.expect("ready", max(0.01, deadline - time.monotonic()))
         except WorkerError as exc:
             problems.append(f"receivers did not get ready: {exc}")
     return workers, problems
@@ -266,14 +320,26 @@ def collect_results(workers: Sequence[Worker]) -> tuple[list[StreamResult], floa
     return streams, cpu, problems
 
 
-def check_streams(
-    n: int,
-    events: int,
-    streams: list[StreamResult],
-    issued: array[float] | None,
-    problems: list[str],
-) -> tuple[int, float, float, int]:
-    """Deliveries, p50 and p99 (ms) and responses, adding what went wrong to `problems`.
+@dataclass(frozen=True)
+class Checked:
+    """What the receivers' results add up to: deliveries, responses and every latency (sorted, s)."""
+
+    deliveries: int
+    responses: int
+    latencies: list[float] = field(default_factory=list)
+
+    def ms(self, q: float) -> float:
+        """The q-th percentile latency in ms (0 when none was measured)."""
+        return percentile(self.latencies, q) * 1000 if self.latencies else 0.0
+
+    def quantiles_ms(self) -> dict[str, float]:
+        return {name: self.ms(q) for name, q in QUANTILES} if self.latencies else {}
+
+
+def check(
+    n: int, events: int, streams: list[StreamResult], issued: array[float] | None, problems: list[str]
+) -> Checked:
+    """Check every stream got every event; what they add up to. Adds what went wrong to `problems`.
 
     `issued[i]` is when the put that got revision first + i was issued (None: no latency).
     """
@@ -298,16 +364,48 @@ def check_streams(
     if deliveries != expected:
         problems.append(f"counted {deliveries} deliveries, expected {n} x {events} = {expected}")
     latencies.sort()
-    p50 = percentile(latencies, 50) * 1000 if latencies else 0.0
-    p99 = percentile(latencies, 99) * 1000 if latencies else 0.0
-    return deliveries, p50, p99, sum(s.responses for s in streams)
+    return Checked(deliveries, sum(s.responses for s in streams), latencies)
+
+
+def check_streams(
+    n: int, events: int, streams: list[StreamResult], issued: array[float] | None, problems: list[str]
+) -> tuple[int, float, float, int]:
+    """`check`, as deliveries, p50 and p99 (ms) and responses."""
+    c = check(n, events, streams, issued, problems)
+    return c.deliveries, c.ms(50), c.ms(99), c.responses
 
 
 # ------------------------------------------------------------ one run against a server
 
 
-async def _server_run(server: ServerProcess, n: int, cfg: Config, value: bytes) -> NetFanoutRun:
-    events = cfg.net_events
+async def write_paced(
+    put: Callable[[int], Awaitable[None]], offsets: Sequence[float], start: float, issued: list[float]
+) -> float:
+    """Open loop: start put i at `start + offsets[i]` without waiting for earlier ones; wait for all.
+
+    `issued[i]` becomes the scheduled time, so a writer running late adds to the latency
+    instead of hiding it. Returns the most any put started after its scheduled time (s).
+    """
+    clock = time.monotonic
+    tasks: list[asyncio.Future[None]] = []
+    lag = 0.0
+    i, total = 0, len(offsets)
+    while i < total:
+        now = clock()
+        while i < total and start + offsets[i] <= now:
+            issued[i] = start + offsets[i]
+            lag = max(lag, now - issued[i])
+            tasks.append(asyncio.ensure_future(put(i)))
+            i += 1
+        if i < total:
+            await asyncio.sleep(max(0.0, start + offsets[i] - clock()))
+    await asyncio.gather(*tasks)
+    return lag
+
+
+async def _server_run(
+    server: ServerProcess, n: int, cfg: Config, value: bytes, events: int, rate: float
+) -> NetFanoutRun:
     clock = time.monotonic  # CLOCK_MONOTONIC: the receivers' clock too
     keys = [PREFIX + b"%08d" % i for i in range(events)]
     issued = [0.0] * events
@@ -315,7 +413,8 @@ async def _server_run(server: ServerProcess, n: int, cfg: Config, value: bytes) 
     problems: list[str] = []
     streams: list[StreamResult] = []
     first = connections = 0
-    receiver_cpu = cpu0 = cpu1 = 0.0
+    receiver_cpu = cpu0 = cpu1 = lag = 0.0
+    per_conn = streams_per_connection(n)
     start = write_end = clock()
     client = kvstore.connect(server.endpoint)
     workers: list[Worker] = []
@@ -323,20 +422,27 @@ async def _server_run(server: ServerProcess, n: int, cfg: Config, value: bytes) 
         base = (await client.put(b"/bench/netbase", b"")).header.revision  # also connects, untimed
         first = base + 1
         host, port = server.endpoint.rsplit(":", 1)
-        workers, problems = start_receivers(cfg, n, host, int(port), first, True)
+        workers, problems = start_receivers(cfg, n, host, int(port), first, True, events=events, per_conn=per_conn)
         connections = server.connections()
+        put = client.put
+
+        async def put_one(i: int) -> None:
+            revisions[i] = (await put(keys[i], value)).header.revision
+
         todo = iter(range(events))
 
         async def writer() -> None:
-            put = client.put
             for i in todo:  # shared by every writer task: at most `in_flight` puts outstanding
                 issued[i] = clock()
-                revisions[i] = (await put(keys[i], value)).header.revision
+                await put_one(i)
 
         cpu0 = server.cpu_seconds()
         start = clock()
         if not problems:
-            await asyncio.gather(*(writer() for _ in range(cfg.fanout_in_flight)))
+            if rate > 0:
+                lag = await write_paced(put_one, schedule(rate, events), start, issued)
+            else:
+                await asyncio.gather(*(writer() for _ in range(cfg.fanout_in_flight)))
         write_end = clock()
         if not problems:
             problems.extend(await_done(workers, cfg.net_timeout))
@@ -356,32 +462,34 @@ async def _server_run(server: ServerProcess, n: int, cfg: Config, value: bytes) 
     for i, rev in enumerate(revisions):
         if first <= rev < first + events:
             by_revision[rev - first] = issued[i]
-    deliveries, p50, p99, responses = check_streams(n, cfg.net_events, streams, by_revision, problems)
+    checked = check(n, events, streams, by_revision, problems)
     done = [s.done_at for s in streams if s.done_at]
     end = max(done) if done and len(done) == len(streams) else clock()
     return NetFanoutRun(
         server.name,
         n,
         events,
-        deliveries,
+        checked.deliveries,
         end - start,
-        write_end - start,
-        p50,
-        p99,
-        cpu1 - cpu0,
+        max(0.0, write_end - start),
+        checked.quantiles_ms(),
+        max(0.0, cpu1 - cpu0),  # 0 when the run broke off before measuring
         receiver_cpu,
-        responses,
+        checked.responses,
         connections,
         tuple(problems),
+        per_conn,
+        float(rate),
+        lag * 1000,
     )
 
 
 # ------------------------------------------------------------ the bare network reference
 
 
-def _bare_run(n: int, cfg: Config, value: bytes) -> NetFanoutRun:
-    events = cfg.net_events
+def _bare_run(n: int, cfg: Config, value: bytes, events: int) -> NetFanoutRun:
     clock = time.monotonic
+    per_conn = streams_per_connection(n)
     job = {"streams": n, "events": events, "first": 1, "key_prefix": PREFIX.hex(), "value": value.hex()}
     push = Worker("push", job)
     workers: list[Worker] = []
@@ -391,8 +499,8 @@ def _bare_run(n: int, cfg: Config, value: bytes) -> NetFanoutRun:
     start = clock()
     try:
         port = int(push.expect("port", _READY_TIMEOUT).split()[1])
-        workers, problems = start_receivers(cfg, n, "127.0.0.1", port, 1, False)
-        push.expect("ready", _READY_TIMEOUT)
+        workers, problems = start_receivers(cfg, n, "127.0.0.1", port, 1, False, events=events, per_conn=per_conn)
+        push.expect("ready", ready_timeout(n))
         cpu0 = process_cpu_seconds(push.proc.pid)
         start = clock()
         push.send("go")
@@ -407,23 +515,74 @@ def _bare_run(n: int, cfg: Config, value: bytes) -> NetFanoutRun:
     finally:
         for w in [*workers, push]:
             w.close()
-    deliveries, _, _, responses = check_streams(n, cfg.net_events, streams, None, problems)
+    checked = check(n, events, streams, None, problems)
     done = [s.done_at for s in streams if s.done_at]
     end = max(done) if done and len(done) == len(streams) else clock()
-    seconds = end - start
+    connections = sum(len(connection_sizes(k, per_conn)) for k in split(n, cfg.net_receiver_procs))
     return NetFanoutRun(
-        BARE, n, events, deliveries, seconds, 0.0, 0.0, 0.0, cpu1 - cpu0, receiver_cpu, responses, n, tuple(problems)
+        BARE,
+        n,
+        events,
+        checked.deliveries,
+        end - start,
+        0.0,
+        {},
+        max(0.0, cpu1 - cpu0),
+        receiver_cpu,
+        checked.responses,
+        connections,
+        tuple(problems),
+        per_conn,
     )
 
 
-# ------------------------------------------------------------ the scenario
+# ------------------------------------------------------------ the figures
 
 
-def _server_runner(server: ServerProcess, n: int, cfg: Config, value: bytes) -> Callable[[], NetFanoutRun]:
+def _server_runner(
+    server: ServerProcess, n: int, cfg: Config, value: bytes, events: int, rate: float = 0.0
+) -> Callable[[], NetFanoutRun]:
     def one() -> NetFanoutRun:
-        return asyncio.run(_server_run(server, n, cfg, value))
+        return asyncio.run(_server_run(server, n, cfg, value, events, rate))
 
     return one
+
+
+def _sockets(n: int, per_conn: int) -> str:
+    if per_conn == 1:
+        return _plural(n, "socket")
+    return f"{_plural(-(-n // per_conn), 'socket')} x {per_conn} streams"
+
+
+def _latency_figures(
+    scenario: str,
+    label: str,
+    ours: list[NetFanoutRun],
+    etcd: list[NetFanoutRun] | None,
+    etcd_name: str,
+    failures: list[str],
+    plot: str,
+    x: float,
+) -> list[Figure]:
+    figures = []
+    for q, _ in QUANTILES:
+        fig = Figure(
+            scenario,
+            f"{label}, put -> delivery {q}",
+            "ms",
+            [r.latency_ms.get(q, 0.0) for r in ours],
+            reference=[r.latency_ms.get(q, 0.0) for r in etcd] if etcd is not None else None,
+            reference_label=etcd_name,
+            failures=failures,
+            lower_is_better=True,
+            plot=plot,
+            panel=q,
+            series=SERIES,
+            x=x,
+            reference_series=etcd_name if etcd is not None else "",
+        )
+        figures.append(fig)
+    return figures
 
 
 def _figures(
@@ -434,16 +593,18 @@ def _figures(
     etcd_name: str,
     warmups: list[NetFanoutRun],
 ) -> list[Figure]:
-    failures = [f"{r.target}: {p}" for r in [*warmups, *ours, *(etcd or []), *bare] for p in r.problems]
-    label = f"net fan-out, {_plural(n, 'stream')}"
-    more_bare = [(f"bare push to {_plural(n, 'socket')}", [r.rate for r in bare])]
+    failures, etcd, etcd_skip = _split_failures(ours, etcd, warmups)
+    if bare and _failed(bare, warmups):
+        bare = []  # a reference that missed events is no reference; its note says FAILED
+    streams = _plural(n, "stream")
+    label = f"net fan-out, {streams}, gRPC"
+    bare_extra = Extra(f"bare push to {_sockets(n, streams_per_connection(n))}", [r.rate for r in bare], BARE_SERIES)
     if etcd is not None:
-        ref, ref_label, more = [r.rate for r in etcd], etcd_name, more_bare
+        ref, ref_label, ref_series, more = [r.rate for r in etcd], etcd_name, etcd_name, [bare_extra]
         label += " (vs etcd)"
     else:
-        ref, ref_label, more = [r.rate for r in bare], more_bare[0][0], []
+        ref, ref_label, ref_series, more = bare_extra.samples, bare_extra.label, BARE_SERIES, []
         label += " (vs bare push)"
-    details = [r.to_json() for r in [*ours, *(etcd or []), *bare]]
     throughput = Figure(
         SCENARIO,
         label,
@@ -452,41 +613,106 @@ def _figures(
         reference=ref,
         reference_label=ref_label,
         failures=failures,
-        details=details,
+        details=[r.to_json() for r in [*ours, *(etcd or []), *bare]],
         more=more,
+        plot="fanout",
+        panel="network",
+        series=SERIES,
+        x=n,
+        reference_series=ref_series,
     )
-    if n == TARGET_STREAMS:
-        if etcd is not None:
-            throughput.ratio_target = TARGET_RATIO
-            throughput.ratio_target_of = "etcd"
-        else:
-            throughput.target_skipped = ">= 1.00x etcd: skipped (no etcd)"
     cpu = Figure(
         SCENARIO_CPU,
-        f"net fan-out, {_plural(n, 'stream')}, server CPU",
+        f"net fan-out, {streams}, gRPC, server CPU",
         "CPU s/M deliv.",
         [r.server_cpu_per_million for r in ours],
         reference=[r.server_cpu_per_million for r in etcd] if etcd is not None else None,
         reference_label=etcd_name,
         failures=failures,
-        more=[(f"bare push server, {_plural(n, 'socket')}", [r.server_cpu_per_million for r in bare])],
+        more=[
+            Extra(
+                f"bare push server, {_sockets(n, streams_per_connection(n))}",
+                [r.server_cpu_per_million for r in bare],
+                f"{BARE_SERIES} (server)",
+            )
+        ],
+        lower_is_better=True,
+        plot="fanout_cpu",
+        series=f"{SERIES} (server)",
+        x=n,
+        reference_series=f"{etcd_name} (server)" if etcd is not None else "",
     )
-    latency = [
-        Figure(
-            SCENARIO_LATENCY,
-            f"net fan-out {_plural(n, 'stream')}, put -> delivery {q}",
-            "ms",
-            [r.p50_ms if q == "p50" else r.p99_ms for r in ours],
-            reference=[r.p50_ms if q == "p50" else r.p99_ms for r in etcd] if etcd is not None else None,
-            reference_label=etcd_name,
-            failures=failures,
-        )
-        for q in ("p50", "p99")
-    ]
+    latency = _latency_figures(
+        SCENARIO_LATENCY, f"net fan-out {streams}, gRPC", ours, etcd, etcd_name, failures, "fanout_latency", n
+    )
+    if n == TARGET_STREAMS:
+        p99 = next(f for f in latency if f.panel == "p99")
+        if etcd is not None:
+            throughput.ratio_target, throughput.ratio_target_of = TARGET_RATIO, "etcd"
+            p99.ratio_target, p99.ratio_target_of = TARGET_P99_RATIO, "etcd"
+        else:
+            throughput.target_skipped = f">= {TARGET_RATIO:.2f}x etcd: skipped ({etcd_skip})"
+            p99.target_skipped = f"<= {TARGET_P99_RATIO:.2f}x etcd: skipped ({etcd_skip})"
     return [throughput, cpu, *latency]
 
 
-def _note(n: int, cfg: Config, name: str, every: list[NetFanoutRun]) -> str:
+def _failed(runs: list[NetFanoutRun], warmups: list[NetFanoutRun]) -> bool:
+    """Whether any run of that target (its warm-up included) missed, duplicated or reordered events."""
+    target = runs[0].target
+    return any(r.problems for r in [*runs, *warmups] if r.target == target)
+
+
+def _split_failures(
+    ours: list[NetFanoutRun], etcd: list[NetFanoutRun] | None, warmups: list[NetFanoutRun]
+) -> tuple[list[str], list[NetFanoutRun] | None, str]:
+    """Our failures (they fail the figure), and etcd's runs unless they failed (then the reference is dropped).
+
+    A reference that failed says nothing about our figure, so it does not FAIL it; its note says FAILED.
+    """
+    target = ours[0].target if ours else ""
+    failures = [f"{r.target}: {p}" for r in [*warmups, *ours] if r.target == target for p in r.problems]
+    if etcd is None:
+        return failures, None, "no etcd"
+    if etcd and _failed(etcd, warmups):
+        return failures, None, "etcd FAILED, see its note"
+    return failures, etcd, ""
+
+
+def _rate_figures(
+    rate: int,
+    m: int,
+    ours: list[NetFanoutRun],
+    etcd: list[NetFanoutRun] | None,
+    etcd_name: str,
+    warmups: list[NetFanoutRun],
+) -> list[Figure]:
+    failures, etcd, _ = _split_failures(ours, etcd, warmups)
+    label = f"net fan-out {_plural(m, 'stream')} at {rate:,} events/s, gRPC"
+    throughput = Figure(
+        SCENARIO_RATE,
+        f"{label}, deliveries/s" + (" (vs etcd)" if etcd is not None else ""),
+        "deliveries/s",
+        [r.rate for r in ours],
+        reference=[r.rate for r in etcd] if etcd is not None else None,
+        reference_label=etcd_name,
+        failures=failures,
+        details=[r.to_json() for r in [*ours, *(etcd or [])]],
+    )
+    cpu = Figure(
+        SCENARIO_RATE,
+        f"{label}, server CPU",
+        "CPU s/M deliv.",
+        [r.server_cpu_per_million for r in ours],
+        reference=[r.server_cpu_per_million for r in etcd] if etcd is not None else None,
+        reference_label=etcd_name,
+        failures=failures,
+        lower_is_better=True,
+    )
+    latency = _latency_figures(SCENARIO_RATE, label, ours, etcd, etcd_name, failures, "fanout_rate", rate)
+    return [*latency, throughput, cpu]
+
+
+def _note(what: str, name: str, every: list[NetFanoutRun]) -> str:
     counted = ", ".join(str(r.deliveries) for r in every)
     ok = not any(r.problems for r in every)
     verdict = "OK, every stream saw exactly the revisions written, in order" if ok else "FAILED"
@@ -494,38 +720,73 @@ def _note(n: int, cfg: Config, name: str, every: list[NetFanoutRun]) -> str:
     per_response = deliveries / max(1, sum(r.responses for r in every))
     receiver_cpu = sum(r.receiver_cpu for r in every) / max(1, deliveries) * 1e6
     server_cpu = sum(r.server_cpu for r in every) / max(1, deliveries) * 1e6
+    n, events = every[0].streams, every[0].events
     text = (
-        f"net fan-out, {_plural(n, 'stream')}, {name}: deliveries counted per run (warm-up first) [{counted}] "
-        f"(expected {_plural(n, 'stream')} x {cfg.net_events} events = {n * cfg.net_events}): {verdict}; "
+        f"{what}, {name}: deliveries counted per run (warm-up first) [{counted}] "
+        f"(expected {_plural(n, 'stream')} x {events} events = {n * events}): {verdict}; "
         f"{per_response:.1f} events per response; server {server_cpu:.2f}, receivers {receiver_cpu:.2f} "
         f"CPU s per million deliveries; {every[-1].connections} established TCP connections at the server "
         "during the run"
     )
-    if name != BARE:
-        writes = sum(r.events for r in every) / max(1e-9, sum(r.write_seconds for r in every))
+    timed = [r for r in every if r.write_seconds > 0 and not r.problems]
+    if name != BARE and timed:
+        writes = sum(r.events for r in timed) / sum(r.write_seconds for r in timed)
         text += f"; the writer's puts/s meanwhile {writes:,.0f}"
+    if every[0].paced:
+        text += f"; the writer started a put at most {max(r.writer_lag_ms for r in every):.1f} ms after its time"
     return text
 
 
+def _ratio_note(what: str, ours: Measured[NetFanoutRun], etcd: Measured[NetFanoutRun]) -> str | None:
+    """ours/etcd deliveries/s and p99 latency (medians), unless a run of either failed."""
+    if any(r.problems for r in [*ours.all, *etcd.all]):
+        return None
+    ours_rate = summarize([r.rate for r in ours.samples]).median
+    etcd_rate = summarize([r.rate for r in etcd.samples]).median
+    if etcd_rate <= 0:
+        return None
+    text = f"{what}: ours/etcd {ours_rate / etcd_rate:.2f}x deliveries/s"
+    p99 = summarize([r.latency_ms.get("p99", 0.0) for r in ours.samples]).median
+    etcd_p99 = summarize([r.latency_ms.get("p99", 0.0) for r in etcd.samples]).median
+    if etcd_p99 > 0:
+        text += f", {p99 / etcd_p99:.2f}x p99 latency"
+    return text
+
+
+# ------------------------------------------------------------ the scenario
+
+
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
+    if not cfg.wants("grpc"):
+        return [], []
+    limit = raise_fd_limit()  # the servers started below inherit it
     value = bench_value(cfg.fanout_value_size)
     etcd = find_etcd()
     notes = [
-        f"net fan-out: each stream is its own TCP connection with one watch on one prefix; a writer (one "
-        f"kvstore.connect() client) puts {cfg.net_events:,} events of {cfg.fanout_value_size} bytes with up to "
-        f"{cfg.fanout_in_flight} puts in flight; time runs from the first put to the last delivery. Receivers: "
-        f"hand-rolled HTTP/2 on plain sockets, every response parsed with rpc_pb2.WatchResponse.FromString and "
-        f"every revision checked, spread over up to {cfg.net_receiver_procs} processes "
-        "(bench/net_worker.py); the writer runs in the benchmark's own process",
+        f"net fan-out: each stream carries one watch on one prefix; up to {MUX_ABOVE} streams each is its own TCP "
+        f"connection, beyond that {MUX_STREAMS} streams share a connection (HTTP/2 streams), the same for every "
+        f"server and the bare push (open files allowed per process: {limit}); the receivers open streams as fast "
+        f"as the server creates their watches (at most {OPEN_WINDOW} waiting per receiver process), then the clock "
+        "starts. A writer (one kvstore.connect() "
+        f"client) puts {cfg.fanout_value_size}-byte values; unpaced, {cfg.net_events:,} events (fewer for many "
+        f"streams: about {cfg.net_deliveries:,} deliveries a run) with up to {cfg.fanout_in_flight} puts in flight, "
+        "timed from the first put to the last delivery. Receivers: hand-rolled HTTP/2 on plain sockets, every "
+        "response parsed with rpc_pb2.WatchResponse.FromString and every revision checked, spread over up to "
+        f"{cfg.net_receiver_procs} processes (bench/net_worker.py); the writer runs in the benchmark's own process",
+        f"net fan-out paced: at {_plural(cfg.fanout_rate_watchers, 'stream')} the writer starts put i at "
+        f"start + i/rate for {cfg.fanout_rate_seconds:g} s, open loop (never waiting for an ack before the next), "
+        "and latency counts from each put's scheduled time, so a server that slows the writer down cannot hide it",
         "net fan-out reference 'bare push': a trivial Python server writes each pre-encoded WatchResponse "
-        "(gRPC length-prefixed, no HTTP/2) to every one of N loopback sockets, per event, read by the same "
-        "receivers. server CPU: the server process's user+system CPU seconds (/proc/<pid>/stat) from the first "
-        "put to the last delivery, per million deliveries (lower is better, as is latency)",
+        "(gRPC length-prefixed, no HTTP/2) once per stream to as many loopback sockets, per event, read by the "
+        "same receivers. server CPU: the server process's user+system CPU seconds (/proc/<pid>/stat) from the first "
+        "put to the last delivery, per million deliveries (lower is better, as is latency: put issued -> event "
+        "received, p50/p99/p999 over every delivery of a run)",
     ]
     version = etcd_version(etcd) if etcd else ""
     etcd_name = f"etcd {version}"
+    figures: list[Figure] = []
     with contextlib.ExitStack() as stack:
-        log("net b) watch fan-out: starting kvs serve" + (f" and {etcd_name}" if etcd else "") + " ...")
+        log("fanout, gRPC: starting kvs serve" + (f" and {etcd_name}" if etcd else "") + " ...")
         ours_server = stack.enter_context(kvs_server(cfg))
         etcd_proc: ServerProcess | None = None
         if etcd:
@@ -533,20 +794,21 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
                 etcd_proc = stack.enter_context(etcd_server(cfg, etcd, version))
             except ServerStartError as exc:
                 notes.append(f"net fan-out: the etcd comparison was skipped: etcd did not start: {exc}")
+                skipped = len(cfg.net_watchers) + len(cfg.fanout_rates)
+                progress.current().advance(planned(skipped, cfg.net_repeat))  # planned_runs counted them
         else:
             notes.append("net fan-out: the etcd comparison was skipped: no etcd binary on the PATH")
-        figures: list[Figure] = []
         for n in cfg.net_watchers:
+            events = cfg.events_for(n, net=True)
             who = "kvs serve" + (f", {etcd_name}" if etcd_proc else "") + " and the bare push"
-            log(f"net b) watch fan-out: {_plural(n, 'stream')} x {cfg.net_events} events: {who} ...")
-            runs = [_server_runner(ours_server, n, cfg, value)]
+            log(f"fanout, gRPC: {_plural(n, 'stream')} x {events} events: {who} ...")
+            runs = [_server_runner(ours_server, n, cfg, value, events)]
             if etcd_proc is not None:
-                runs.append(_server_runner(etcd_proc, n, cfg, value))
-            runs.append(functools.partial(_bare_run, n, cfg, value))
+                runs.append(_server_runner(etcd_proc, n, cfg, value, events))
+            runs.append(functools.partial(_bare_run, n, cfg, value, events))
             measured = interleaved(cfg, runs, repeat=cfg.net_repeat)
             m_ours, m_bare = measured[0], measured[-1]
             m_etcd = measured[1] if etcd_proc is not None else None
-            warmups = [m.warmup for m in measured]
             figures.extend(
                 _figures(
                     n,
@@ -554,18 +816,38 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
                     m_etcd.samples if m_etcd else None,
                     m_bare.samples,
                     etcd_name,
-                    warmups,
+                    [m.warmup for m in measured],
                 )
             )
-            notes.append(_note(n, cfg, "kvs serve", m_ours.all))
+            what = f"net fan-out, {_plural(n, 'stream')}"
+            notes.append(_note(what, "kvs serve", m_ours.all))
             if m_etcd is not None:
-                notes.append(_note(n, cfg, etcd_name, m_etcd.all))
-            notes.append(_note(n, cfg, BARE, m_bare.all))
+                notes.append(_note(what, etcd_name, m_etcd.all))
+            notes.append(_note(what, BARE, m_bare.all))
+            if m_etcd is not None and (ratio := _ratio_note(what, m_ours, m_etcd)):
+                notes.append(ratio)
+        m = cfg.fanout_rate_watchers
+        for rate in cfg.fanout_rates:
+            events = paced_events(cfg, rate)
+            who = "kvs serve" + (f" and {etcd_name}" if etcd_proc else "")
+            log(f"fanout, gRPC: {_plural(m, 'stream')}, {events} events paced at {rate:,} events/s: {who} ...")
+            runs = [_server_runner(ours_server, m, cfg, value, events, rate)]
+            if etcd_proc is not None:
+                runs.append(_server_runner(etcd_proc, m, cfg, value, events, rate))
+            measured = interleaved(cfg, runs, repeat=cfg.net_repeat)
+            m_ours = measured[0]
+            m_etcd = measured[1] if etcd_proc is not None else None
+            figures.extend(
+                _rate_figures(
+                    rate, m, m_ours.samples, m_etcd.samples if m_etcd else None, etcd_name, [x.warmup for x in measured]
+                )
+            )
+            what = f"net fan-out {_plural(m, 'stream')} at {rate:,} events/s"
+            notes.append(_note(what, "kvs serve", m_ours.all))
             if m_etcd is not None:
-                ours_rate = summarize([r.rate for r in m_ours.samples]).median
-                etcd_rate = summarize([r.rate for r in m_etcd.samples]).median
-                if etcd_rate > 0:
-                    notes.append(f"net fan-out, {_plural(n, 'stream')}: ours/etcd {ours_rate / etcd_rate:.2f}x")
-    order = {SCENARIO: 0, SCENARIO_CPU: 1, SCENARIO_LATENCY: 2}
-    figures.sort(key=lambda f: order[f.scenario])  # stable: watcher counts stay in order
+                notes.append(_note(what, etcd_name, m_etcd.all))
+                if ratio := _ratio_note(what, m_ours, m_etcd):
+                    notes.append(ratio)
+    order = {SCENARIO: 0, SCENARIO_CPU: 1, SCENARIO_LATENCY: 2, SCENARIO_RATE: 3}
+    figures.sort(key=lambda f: order[f.scenario])  # stable: watcher counts, then rates, stay in order
     return figures, notes

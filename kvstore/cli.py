@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import kvstore
 from kvstore.messages import EventType, PutRequest, WatchResponse, compare_version, prefix_range_end
+from kvstore.server.send_gate import DEFAULT_MAX_PACE
 from kvstore.version import __version__
 
 
@@ -177,10 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument(
         "--watch-batch-max-delay",
         type=float,
-        default=0.1,
+        default=DEFAULT_MAX_PACE,
         metavar="SECONDS",
         help="under fan-out load, the most a busy watch stream waits to gather revisions into one response "
-        "(default 0.1; 0: send every batch at once)",
+        f"(default {DEFAULT_MAX_PACE:g}; 0: send every batch at once)",
     )
     serve.add_argument("--shutdown-grace", type=float, default=1.0, help="seconds running calls get on shutdown")
     serve.add_argument(

@@ -17,7 +17,7 @@ from collections import deque
 
 DEFAULT_PER_TICK = 32
 DEFAULT_PACE_PER_STREAM = 100e-6  # seconds between two responses of one busy stream, per open stream
-DEFAULT_MAX_PACE = 0.1
+DEFAULT_MAX_PACE = 1.0
 
 
 class SendGate:

@@ -71,6 +71,11 @@ class Server:
                 ("grpc.so_reuseport", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+                # Thousands of watch streams opened at once, and unary calls arriving while the loop
+                # is busy sending to them, wait to be picked up instead of being cancelled.
+                ("grpc.server.max_pending_requests", 100_000),
+                ("grpc.server.max_pending_requests_hard_limit", 100_000),
+                ("grpc.server_max_unrequested_time_in_server", 600),
             ]
         )
         bound = []

@@ -172,7 +172,7 @@ def test_markdown_report() -> None:
     assert f"↳ vs {ETCD}" in text and "2.12x" in text, "the further reference's row and ratio"
     assert "median of 2 (network figures: 1) repetitions" in text
     targets = text.split("## Targets")[1].split("##")[0]
-    assert ">= 2.00x: met" in targets
+    assert ">= 2.00x bare lmdb: met" in targets
     assert ">= 1,000,000,000: missed" in targets
     assert "- **deliveries, 100 watchers**: timed out" in text
     assert "- a note on the run" in text

@@ -593,6 +593,7 @@ def _figures(
     etcd_name: str,
     warmups: list[NetFanoutRun],
 ) -> list[Figure]:
+    every_run = [*ours, *(etcd or []), *bare]  # the raw samples keep a reference that is dropped below
     failures, etcd, etcd_skip = _split_failures(ours, etcd, warmups)
     if bare and _failed(bare, warmups):
         bare = []  # a reference that missed events is no reference; its note says FAILED
@@ -613,7 +614,7 @@ def _figures(
         reference=ref,
         reference_label=ref_label,
         failures=failures,
-        details=[r.to_json() for r in [*ours, *(etcd or []), *bare]],
+        details=[r.to_json() for r in every_run],
         more=more,
         plot="fanout",
         panel="network",

@@ -43,7 +43,7 @@ import subprocess
 import sys
 import time
 from array import array
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,7 @@ import kvstore
 from bench import progress
 from bench.common import Config, Measured, bench_value, interleaved, log, planned
 from bench.net_worker import ETCD_WATCH, OPEN_WINDOW, StreamResult, connection_sizes, raise_fd_limit, split
+from bench.pacing import paced_events, schedule, write_paced
 from bench.report import Extra, Figure
 from bench.servers import (
     ServerProcess,
@@ -142,18 +143,6 @@ def _plural(n: int, word: str) -> str:
 def streams_per_connection(n: int) -> int:
     """Streams per TCP connection for a run of `n` streams: 1 up to MUX_ABOVE, then MUX_STREAMS."""
     return 1 if n <= MUX_ABOVE else MUX_STREAMS
-
-
-def schedule(rate: float, events: int) -> list[float]:
-    """When a writer paced at `rate` events/s issues each of `events` puts, in seconds from its start."""
-    if rate <= 0:
-        raise ValueError(f"rate must be positive, got {rate}")
-    return [i / rate for i in range(events)]
-
-
-def paced_events(cfg: Config, rate: int) -> int:
-    """Events of a paced run: `rate` x `fanout_rate_seconds`, at least one."""
-    return max(1, round(rate * cfg.fanout_rate_seconds))
 
 
 def planned_runs(cfg: Config) -> int:
@@ -376,31 +365,6 @@ def check_streams(
 
 
 # ------------------------------------------------------------ one run against a server
-
-
-async def write_paced(
-    put: Callable[[int], Awaitable[None]], offsets: Sequence[float], start: float, issued: list[float]
-) -> float:
-    """Open loop: start put i at `start + offsets[i]` without waiting for earlier ones; wait for all.
-
-    `issued[i]` becomes the scheduled time, so a writer running late adds to the latency
-    instead of hiding it. Returns the most any put started after its scheduled time (s).
-    """
-    clock = time.monotonic
-    tasks: list[asyncio.Future[None]] = []
-    lag = 0.0
-    i, total = 0, len(offsets)
-    while i < total:
-        now = clock()
-        while i < total and start + offsets[i] <= now:
-            issued[i] = start + offsets[i]
-            lag = max(lag, now - issued[i])
-            tasks.append(asyncio.ensure_future(put(i)))
-            i += 1
-        if i < total:
-            await asyncio.sleep(max(0.0, start + offsets[i] - clock()))
-    await asyncio.gather(*tasks)
-    return lag
 
 
 async def _server_run(

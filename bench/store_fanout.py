@@ -26,6 +26,7 @@ from typing import Any
 
 import kvstore
 from bench.common import Config, bench_value, committed_batches, fresh_dir, interleaved, log, planned
+from bench.pacing import paced_events, schedule, write_paced
 from bench.report import Figure
 from bench.stats import percentile
 from kvstore import Event, EventType, KeyValue, prefix_range_end
@@ -160,23 +161,13 @@ async def _ours(path: str, n: int, cfg: Config, value: bytes, events: int, rate:
         async def one_put(i: int) -> None:
             revisions[i] = (await store.put(keys[i], value)).header.revision
 
-        async def paced() -> None:
-            puts: list[asyncio.Task[None]] = []
-            for i in range(events):
-                issued[i] = start + i / rate  # latency counts from the scheduled time
-                delay = issued[i] - clock()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                puts.append(asyncio.create_task(one_put(i)))
-            await asyncio.gather(*puts)
-
         consumers = [asyncio.create_task(consume(i)) for i in range(n)]
         await asyncio.sleep(0)  # every consumer is now waiting on its watcher
         first_batches = committed_batches(store)
         cpu0 = time.process_time()
         start = clock()
         if rate > 0:
-            await paced()
+            await write_paced(one_put, schedule(rate, events), start, issued, clock)
         else:
             await asyncio.gather(*(writer() for _ in range(cfg.fanout_in_flight)))
         commits = committed_batches(store) - first_batches
@@ -330,7 +321,7 @@ def _unpaced(cfg: Config, n: int, value: bytes) -> tuple[list[Figure], str]:
 
 def _paced(cfg: Config, rate: int, value: bytes) -> tuple[list[Figure], str]:
     n = cfg.fanout_rate_watchers
-    events = max(1, round(rate * cfg.fanout_rate_seconds))
+    events = paced_events(cfg, rate)
 
     def ours() -> FanoutRun:
         with fresh_dir(cfg, "fanout-rate") as path:

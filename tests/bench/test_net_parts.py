@@ -15,7 +15,7 @@ import pytest
 import kvstore
 from bench import net_fanout
 from bench.common import bench_value, make_config, planned
-from bench.net_fanout import Checked, check, planned_runs, schedule, start_receivers, write_paced
+from bench.net_fanout import Checked, check, planned_runs, start_receivers
 from bench.net_worker import (
     Conn,
     Receiver,
@@ -27,6 +27,7 @@ from bench.net_worker import (
     open_watch_bytes,
     split,
 )
+from bench.pacing import paced_events, schedule, write_paced
 from bench.report import Extra, Figure, render_table
 from bench.servers import ServerProcess, etcd_server, etcd_version, find_etcd, kvs_server
 from bench.stats import percentile
@@ -287,7 +288,7 @@ def test_schedule_spaces_puts_by_the_rate() -> None:
     assert len(times) == 2000 and times[-1] == pytest.approx(1.999)
     with pytest.raises(ValueError):
         schedule(0, 10)
-    assert net_fanout.paced_events(QUICK, 200) == round(200 * QUICK.fanout_rate_seconds)
+    assert paced_events(QUICK, 200) == round(200 * QUICK.fanout_rate_seconds)
 
 
 async def test_the_paced_writer_does_not_wait_for_acks() -> None:

@@ -122,6 +122,11 @@ def make_config(*, quick: bool, repeat: int | None, tmp_base: str | None, modes:
     )
 
 
+def plural(n: int, word: str) -> str:
+    """`1 watcher`, `10 watchers`."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def bench_value(size: int) -> bytes:
     """A value of `size` bytes that does not compress to nothing."""
     return bytes((i * 31 + 7) % 251 for i in range(size))

@@ -49,7 +49,7 @@ from typing import Any
 
 import kvstore
 from bench import progress
-from bench.common import Config, Measured, bench_value, interleaved, log, planned
+from bench.common import Config, Measured, bench_value, interleaved, log, planned, plural
 from bench.net_worker import ETCD_WATCH, OPEN_WINDOW, StreamResult, connection_sizes, raise_fd_limit, split
 from bench.pacing import paced_events, schedule, write_paced
 from bench.report import Extra, Figure
@@ -134,10 +134,6 @@ class NetFanoutRun:
             "connections": self.connections,
             "problems": list(self.problems),
         }
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def streams_per_connection(n: int) -> int:
@@ -514,8 +510,8 @@ def _server_runner(
 
 def _sockets(n: int, per_conn: int) -> str:
     if per_conn == 1:
-        return _plural(n, "socket")
-    return f"{_plural(-(-n // per_conn), 'socket')} x {per_conn} streams"
+        return plural(n, "socket")
+    return f"{plural(-(-n // per_conn), 'socket')} x {per_conn} streams"
 
 
 def _latency_figures(
@@ -561,7 +557,7 @@ def _figures(
     failures, etcd, etcd_skip = _split_failures(ours, etcd, warmups)
     if bare and _failed(bare, warmups):
         bare = []  # a reference that missed events is no reference; its note says FAILED
-    streams = _plural(n, "stream")
+    streams = plural(n, "stream")
     label = f"net fan-out, {streams}, gRPC"
     bare_extra = Extra(f"bare push to {_sockets(n, streams_per_connection(n))}", [r.rate for r in bare], BARE_SERIES)
     if etcd is not None:
@@ -652,7 +648,7 @@ def _rate_figures(
     warmups: list[NetFanoutRun],
 ) -> list[Figure]:
     failures, etcd, _ = _split_failures(ours, etcd, warmups)
-    label = f"net fan-out {_plural(m, 'stream')} at {rate:,} events/s, gRPC"
+    label = f"net fan-out {plural(m, 'stream')} at {rate:,} events/s, gRPC"
     throughput = Figure(
         SCENARIO_RATE,
         f"{label}, deliveries/s" + (" (vs etcd)" if etcd is not None else ""),
@@ -688,7 +684,7 @@ def _note(what: str, name: str, every: list[NetFanoutRun]) -> str:
     n, events = every[0].streams, every[0].events
     text = (
         f"{what}, {name}: deliveries counted per run (warm-up first) [{counted}] "
-        f"(expected {_plural(n, 'stream')} x {events} events = {n * events}): {verdict}; "
+        f"(expected {plural(n, 'stream')} x {events} events = {n * events}): {verdict}; "
         f"{per_response:.1f} events per response; server {server_cpu:.2f}, receivers {receiver_cpu:.2f} "
         f"CPU s per million deliveries; {every[-1].connections} established TCP connections at the server "
         "during the run"
@@ -738,7 +734,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
         "timed from the first put to the last delivery. Receivers: hand-rolled HTTP/2 on plain sockets, every "
         "response parsed with rpc_pb2.WatchResponse.FromString and every revision checked, spread over up to "
         f"{cfg.net_receiver_procs} processes (bench/net_worker.py); the writer runs in the benchmark's own process",
-        f"net fan-out paced: at {_plural(cfg.fanout_rate_watchers, 'stream')} the writer starts put i at "
+        f"net fan-out paced: at {plural(cfg.fanout_rate_watchers, 'stream')} the writer starts put i at "
         f"start + i/rate for {cfg.fanout_rate_seconds:g} s, open loop (never waiting for an ack before the next), "
         "and latency counts from each put's scheduled time, so a server that slows the writer down cannot hide it",
         "net fan-out reference 'bare push': a trivial Python server writes each pre-encoded WatchResponse "
@@ -766,7 +762,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
         for n in cfg.net_watchers:
             events = cfg.events_for(n, net=True)
             who = "kvs serve" + (f", {etcd_name}" if etcd_proc else "") + " and the bare push"
-            log(f"fanout, gRPC: {_plural(n, 'stream')} x {events} events: {who} ...")
+            log(f"fanout, gRPC: {plural(n, 'stream')} x {events} events: {who} ...")
             runs = [_server_runner(ours_server, n, cfg, value, events)]
             if etcd_proc is not None:
                 runs.append(_server_runner(etcd_proc, n, cfg, value, events))
@@ -784,7 +780,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
                     [m.warmup for m in measured],
                 )
             )
-            what = f"net fan-out, {_plural(n, 'stream')}"
+            what = f"net fan-out, {plural(n, 'stream')}"
             notes.append(_note(what, "kvs serve", m_ours.all))
             if m_etcd is not None:
                 notes.append(_note(what, etcd_name, m_etcd.all))
@@ -795,7 +791,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
         for rate in cfg.fanout_rates:
             events = paced_events(cfg, rate)
             who = "kvs serve" + (f" and {etcd_name}" if etcd_proc else "")
-            log(f"fanout, gRPC: {_plural(m, 'stream')}, {events} events paced at {rate:,} events/s: {who} ...")
+            log(f"fanout, gRPC: {plural(m, 'stream')}, {events} events paced at {rate:,} events/s: {who} ...")
             runs = [_server_runner(ours_server, m, cfg, value, events, rate)]
             if etcd_proc is not None:
                 runs.append(_server_runner(etcd_proc, m, cfg, value, events, rate))
@@ -807,7 +803,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
                     rate, m, m_ours.samples, m_etcd.samples if m_etcd else None, etcd_name, [x.warmup for x in measured]
                 )
             )
-            what = f"net fan-out {_plural(m, 'stream')} at {rate:,} events/s"
+            what = f"net fan-out {plural(m, 'stream')} at {rate:,} events/s"
             notes.append(_note(what, "kvs serve", m_ours.all))
             if m_etcd is not None:
                 notes.append(_note(what, etcd_name, m_etcd.all))

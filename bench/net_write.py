@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import kvstore
-from bench.common import Config, bench_value, interleaved, log, planned
+from bench.common import Config, bench_value, interleaved, log, planned, plural
 from bench.report import Figure
 from bench.servers import ServerProcess, ServerStartError, etcd_server, etcd_version, find_etcd, kvs_server
 from bench.store_write import size_name
@@ -93,10 +93,6 @@ def planned_runs(cfg: Config) -> int:
     return planned(targets * len(cfg.net_writers) * len(cfg.net_value_sizes), cfg.net_repeat)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
     if not cfg.wants("grpc"):
         return [], []
@@ -151,7 +147,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
         failures = [r.problem for r in m_ours.all if r.problem]
         if m_etcd is not None:
             failures += [f"{etcd_name}: {r.problem}" for r in m_etcd.all if r.problem]
-        label = f"durable puts, {_plural(writers, 'writer')}, {size_name(size)}, gRPC"
+        label = f"durable puts, {plural(writers, 'writer')}, {size_name(size)}, gRPC"
         panel = f"{size_name(size)} values"
         fig = Figure(
             SCENARIO,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import kvstore
-from bench.common import Config, bench_value, committed_batches, fresh_dir, interleaved, log, planned
+from bench.common import Config, bench_value, committed_batches, fresh_dir, interleaved, log, planned, plural
 from bench.pacing import paced_events, schedule, write_paced
 from bench.report import Figure
 from bench.stats import percentile
@@ -94,10 +94,6 @@ class ReferenceRun:
     @property
     def rate(self) -> float:
         return self.deliveries / self.seconds
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _compare(seen: list[int], expected: list[int]) -> str:
@@ -246,7 +242,7 @@ def _check_note(label: str, expected: int, every: list[FanoutRun], failures: lis
     n, events = every[0].watchers, every[0].events
     return (
         f"{label}: deliveries counted per run (warm-up first) [{counted}] "
-        f"(expected {_plural(n, 'watcher')} x {events} events = {expected}): "
+        f"(expected {plural(n, 'watcher')} x {events} events = {expected}): "
         f"{verdict}; {per_commit:.1f} puts per group commit, {per_response:.1f} events per WatchResponse"
     )
 
@@ -259,7 +255,7 @@ def _unpaced(cfg: Config, n: int, value: bytes) -> tuple[list[Figure], str]:
         with fresh_dir(cfg, "fanout") as path:
             return asyncio.run(_ours(path, n, cfg, value, events))
 
-    log(f"fanout, embedded: {_plural(n, 'watcher')} x {events} events, and the deque reference ...")
+    log(f"fanout, embedded: {plural(n, 'watcher')} x {events} events, and the deque reference ...")
     runs: list[Callable[[], FanoutRun | ReferenceRun]] = [
         ours,
         functools.partial(_reference, n, ref_events, cfg.reference_min_seconds),
@@ -268,14 +264,14 @@ def _unpaced(cfg: Config, n: int, value: bytes) -> tuple[list[Figure], str]:
     samples = [r for r in m_ours.samples if isinstance(r, FanoutRun)]
     every = [r for r in m_ours.all if isinstance(r, FanoutRun)]
     failures = [p for r in every for p in r.problems]
-    label = f"watch fan-out, {_plural(n, 'watcher')}, embedded"
+    label = f"watch fan-out, {plural(n, 'watcher')}, embedded"
     throughput = Figure(
         SCENARIO,
         label,
         "deliveries/s",
         [r.delivery_rate for r in samples],
         reference=[r.rate for r in m_ref.samples if isinstance(r, ReferenceRun)],
-        reference_label=f"append to {_plural(n, 'deque')}",
+        reference_label=f"append to {plural(n, 'deque')}",
         failures=failures,
         details=[r.to_json() for r in samples],
         plot="fanout",
@@ -292,7 +288,7 @@ def _unpaced(cfg: Config, n: int, value: bytes) -> tuple[list[Figure], str]:
         figures.append(
             Figure(
                 SCENARIO_LATENCY,
-                f"fan-out {_plural(n, 'watcher')}, embedded, put -> delivery {q}",
+                f"fan-out {plural(n, 'watcher')}, embedded, put -> delivery {q}",
                 "ms",
                 [r.latency(q) for r in samples],
                 failures=failures,
@@ -306,7 +302,7 @@ def _unpaced(cfg: Config, n: int, value: bytes) -> tuple[list[Figure], str]:
     figures.append(
         Figure(
             SCENARIO_CPU,
-            f"fan-out {_plural(n, 'watcher')}, embedded, process CPU",
+            f"fan-out {plural(n, 'watcher')}, embedded, process CPU",
             "CPU s/M deliv.",
             [r.cpu_per_million for r in samples],
             failures=failures,
@@ -327,11 +323,11 @@ def _paced(cfg: Config, rate: int, value: bytes) -> tuple[list[Figure], str]:
         with fresh_dir(cfg, "fanout-rate") as path:
             return asyncio.run(_ours(path, n, cfg, value, events, float(rate)))
 
-    log(f"fanout, embedded: {_plural(n, 'watcher')}, {events} events paced at {rate} events/s ...")
+    log(f"fanout, embedded: {plural(n, 'watcher')}, {events} events paced at {rate} events/s ...")
     (m_ours,) = interleaved(cfg, [ours])
     samples, every = m_ours.samples, m_ours.all
     failures = [p for r in every for p in r.problems]
-    label = f"fan-out {_plural(n, 'watcher')} at {rate:,} events/s, embedded"
+    label = f"fan-out {plural(n, 'watcher')} at {rate:,} events/s, embedded"
     figures = [
         Figure(
             SCENARIO_RATE,

@@ -27,14 +27,9 @@ def _range(s: dict[str, Any]) -> str:
 
 
 def target_text(fig: dict[str, Any]) -> str:
-    """The target column: the bound and met / missed, or why it was not checked."""
-    bound = "<=" if fig.get("lower_is_better") else ">="
-    verdict = "met" if fig.get("target_met") else "missed"
-    if fig.get("ratio_target") is not None:
-        of = f" {fig['ratio_target_of']}" if fig.get("ratio_target_of") else ""
-        return f"{bound} {fmt_ratio(fig['ratio_target'])}{of}: {verdict}"
-    if fig.get("target") is not None:
-        return f"{bound} {fmt_num(fig['target'])}: {verdict}"
+    """The target column: the bounds as the table printed them and met / missed, or why it was not checked."""
+    if fig.get("target_text"):
+        return f"{fig['target_text']}: {'met' if fig.get('target_met') else 'missed'}"
     return str(fig.get("target_skipped", ""))
 
 

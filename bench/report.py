@@ -142,6 +142,8 @@ class Figure:
             out["ratio_target"] = self.ratio_target
             out["ratio_target_of"] = self.ratio_target_of
             out["target_met"] = self.target_met
+        if self.target is not None or self.ratio_target is not None:
+            out["target_text"] = target_text(self)
         if self.target_skipped:
             out["target_skipped"] = self.target_skipped
         return out

@@ -49,3 +49,13 @@ def test_many_watchers_get_fewer_events_within_the_delivery_budget() -> None:
     assert cfg.events_for(10_000) == 100
     assert cfg.events_for(10_000, net=True) == 100
     assert cfg.events_for(100_000) == cfg.fanout_min_events == 100
+
+
+def test_the_markdown_report_shows_both_parts_of_a_target() -> None:
+    """The report's target column is the table's: an absolute and a ratio target both appear."""
+    from bench.markdown import target_text as md_target
+
+    fig = _fig([2_000_000.0], [20_000_000.0], target=1_000_000.0, ratio_target=1 / 15, ratio_target_of="deques")
+    assert md_target(fig.to_json()) == ">= 1,000,000 and >= 0.067x deques: met"
+    skipped = _fig([1.0], target_skipped=">= 1.00x etcd: skipped (no etcd)")
+    assert md_target(skipped.to_json()) == ">= 1.00x etcd: skipped (no etcd)"

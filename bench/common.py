@@ -122,6 +122,15 @@ def make_config(*, quick: bool, repeat: int | None, tmp_base: str | None, modes:
     )
 
 
+def by_mode(cfg: Config, embedded: T, grpc: T) -> list[tuple[str, T]]:
+    """The wanted modes' names ("embedded", "gRPC") with what each runs, in that order."""
+    return [
+        (name, what)
+        for mode, name, what in (("embedded", "embedded", embedded), ("grpc", "gRPC", grpc))
+        if cfg.wants(mode)
+    ]
+
+
 def plural(n: int, word: str) -> str:
     """`1 watcher`, `10 watchers`."""
     return f"{n} {word}{'' if n == 1 else 's'}"

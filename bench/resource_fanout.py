@@ -251,8 +251,6 @@ def planned_runs(cfg: Config) -> int:
 
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
     figures: list[Figure] = []
-    if not cfg.modes:
-        return [], []
     notes = [
         f"object fan-out: {cfg.resource_events} creates of {cfg.object_size}-byte ConfigMaps, up to "
         f"{cfg.fanout_in_flight} in flight, watched by N watchers of the namespace; time from the first create "

@@ -21,7 +21,7 @@ from typing import Any
 import kvstore
 from apimachinery.schema import GroupVersionResource
 from bench import progress
-from bench.common import Config, fresh_dir, log
+from bench.common import Config, by_mode, fresh_dir, log
 from bench.report import Figure
 from bench.servers import kvs_server
 from bench.stats import summarize
@@ -138,12 +138,7 @@ def _remote(cfg: Config) -> tuple[list[ListRun], list[ListRun]]:
 
 
 def _modes(cfg: Config) -> list[tuple[str, Callable[[Config], tuple[list[ListRun], list[ListRun]]]]]:
-    modes: list[tuple[str, Callable[[Config], tuple[list[ListRun], list[ListRun]]]]] = []
-    if cfg.wants("embedded"):
-        modes.append(("embedded", _embedded))
-    if cfg.wants("grpc"):
-        modes.append(("gRPC", _remote))
-    return modes
+    return by_mode(cfg, _embedded, _remote)
 
 
 def planned_runs(cfg: Config) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 
 import kvstore
 from apimachinery.schema import GroupVersionResource
-from bench.common import Config, config_map, fresh_dir, interleaved, log, planned
+from bench.common import Config, by_mode, config_map, fresh_dir, interleaved, log, planned
 from bench.report import Figure
 from bench.servers import kvs_server
 from kvstore.registry import Registry, ResourceClient, codec
@@ -134,12 +134,7 @@ def _remote(cfg: Config, reference: bool) -> WriteRun:
 
 
 def _modes(cfg: Config) -> list[tuple[str, Callable[[Config, bool], WriteRun]]]:
-    modes: list[tuple[str, Callable[[Config, bool], WriteRun]]] = []
-    if cfg.wants("embedded"):
-        modes.append(("embedded", _embedded))
-    if cfg.wants("grpc"):
-        modes.append(("gRPC", _remote))
-    return modes
+    return by_mode(cfg, _embedded, _remote)
 
 
 def planned_runs(cfg: Config) -> int:

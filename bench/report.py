@@ -90,16 +90,11 @@ class Figure:
         return self.summary.median / ref.median
 
     def to_json(self) -> dict[str, Any]:
-        s = self.summary
         out: dict[str, Any] = {
             "scenario": self.scenario,
             "label": self.label,
             "unit": self.unit,
-            "samples": self.samples,
-            "median": s.median,
-            "min": s.min,
-            "max": s.max,
-            "wide_spread": s.wide,
+            **_samples_json(self.samples),
             "failures": self.failures,
             "details": self.details,
             "lower_is_better": self.lower_is_better,
@@ -108,30 +103,17 @@ class Figure:
             "series": self.series,
             "x": self.x,
         }
-        ref = self.reference_summary
-        if self.reference is not None and ref is not None:
+        if self.reference:
             out["reference"] = {
                 "label": self.reference_label,
                 "series": self.reference_series,
-                "samples": self.reference,
-                "median": ref.median,
-                "min": ref.min,
-                "max": ref.max,
-                "wide_spread": ref.wide,
+                **_samples_json(self.reference),
             }
             out["ratio"] = self.ratio
         if self.more:
             out["more_references"] = [
-                {
-                    "label": extra.label,
-                    "series": extra.series,
-                    "samples": extra.samples,
-                    "median": summarize(extra.samples).median,
-                    "min": summarize(extra.samples).min,
-                    "max": summarize(extra.samples).max,
-                    "wide_spread": summarize(extra.samples).wide,
-                    "ratio": self.more_ratio(extra.samples),
-                }
+                {"label": extra.label, "series": extra.series, **_samples_json(extra.samples)}
+                | {"ratio": self.more_ratio(extra.samples)}
                 for extra in self.more
                 if extra.samples
             ]
@@ -147,6 +129,12 @@ class Figure:
         if self.target_skipped:
             out["target_skipped"] = self.target_skipped
         return out
+
+
+def _samples_json(samples: list[float]) -> dict[str, Any]:
+    """The samples with their median, min, max and whether they spread wide."""
+    s = summarize(samples)
+    return {"samples": samples, "median": s.median, "min": s.min, "max": s.max, "wide_spread": s.wide}
 
 
 # ------------------------------------------------------------ the machine

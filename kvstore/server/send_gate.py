@@ -16,7 +16,7 @@ import asyncio
 from collections import deque
 
 DEFAULT_PER_TICK = 32
-DEFAULT_PACE_PER_STREAM = 100e-6  # seconds between two responses of one busy stream, per open stream
+DEFAULT_PACE_PER_STREAM = 50e-6  # seconds between two responses of one busy stream, per open stream
 DEFAULT_MAX_PACE = 1.0
 
 

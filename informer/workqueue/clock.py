@@ -93,6 +93,13 @@ class FakeClock:
             if not future.done():
                 future.set_result(None)
 
+    def next_deadline(self) -> float | None:
+        """When the earliest sleeper wakes; None if nobody sleeps (cancelled sleepers do not count)."""
+        sleepers = self._sleepers
+        while sleepers and sleepers[0][2].done():
+            heapq.heappop(sleepers)
+        return sleepers[0][0] if sleepers else None
+
     def has_waiters(self) -> bool:
         """Whether some task is asleep on this clock (cancelled sleepers do not count)."""
         return any(not future.done() for _, _, future in self._sleepers)

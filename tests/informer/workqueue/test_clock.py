@@ -69,3 +69,19 @@ async def test_real_clock_is_the_event_loop_clock() -> None:
     before = clock.now()
     await clock.sleep(0)
     assert clock.now() >= before
+
+
+async def test_fake_clock_next_deadline_skips_cancelled_sleepers() -> None:
+    """The earliest live sleeper's deadline (what the leader-election clock's step() jumps to)."""
+    clock = FakeClock(start=5.0)
+    assert clock.next_deadline() is None
+    early = asyncio.create_task(clock.sleep(1.0))
+    late = asyncio.create_task(clock.sleep(3.0))
+    await settle()
+    assert clock.next_deadline() == 6.0
+    early.cancel()
+    await settle()
+    assert clock.next_deadline() == 8.0
+    clock.set_time(8.0)
+    await settle()
+    assert late.done() and clock.next_deadline() is None

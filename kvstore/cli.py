@@ -142,6 +142,7 @@ async def _serve_main(args: argparse.Namespace) -> int:
         name=args.name,
         advertise_client_urls=advertise,
         watch_batch_max_delay=args.watch_batch_max_delay,
+        grpc_server=args.grpc_server,
     )
     try:
         await server.start()
@@ -197,6 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="SECONDS",
         help="under fan-out load, the most a busy watch stream waits to gather revisions into one response "
         f"(default {DEFAULT_MAX_PACE:g}; 0: send every batch at once)",
+    )
+    serve.add_argument(
+        "--grpc-server",
+        choices=("native", "grpcio"),
+        default="native",
+        help="the server transport: native (our own HTTP/2, default) or grpcio (grpc.aio's server)",
     )
     serve.add_argument("--shutdown-grace", type=float, default=1.0, help="seconds running calls get on shutdown")
     serve.add_argument(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Literal, Protocol
 
 import grpc
 
@@ -16,13 +17,27 @@ from kvstore.server.lease_service import LeaseService
 from kvstore.server.maintenance_service import MaintenanceService
 from kvstore.server.registry import service_handler
 from kvstore.server.resources_service import ResourcesService
-from kvstore.server.send_gate import DEFAULT_MAX_PACE, SendGate
+from kvstore.server.send_gate import DEFAULT_MAX_PACE, DEFAULT_PACE_PER_STREAM, GRPCIO_PACE_PER_STREAM, SendGate
+from kvstore.server.transport import GrpcServer
 from kvstore.server.watch_service import WatchService
 from kvstore.store import Store
 
 log = logging.getLogger("kvstore.server")
 
 GRPC_OVERHEAD_BYTES = 512 * 1024  # etcd allows this much on top of --max-request-bytes
+
+GrpcServerKind = Literal["native", "grpcio"]
+GRPC_SERVERS: tuple[GrpcServerKind, ...] = ("native", "grpcio")
+
+
+class RpcServer(Protocol):
+    """What `Server` needs of a gRPC server: `GrpcServer`, or grpcio's `grpc.aio.Server`."""
+
+    def add_insecure_port(self, address: str) -> int: ...
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None: ...
+    async def start(self) -> None: ...
+    async def stop(self, grace: float | None) -> None: ...
+    async def wait_for_termination(self) -> None: ...
 
 
 def parse_listen_url(url: str) -> str:
@@ -51,22 +66,30 @@ class Server:
         advertise_client_urls: Sequence[str] = (),
         watch_batch_max_delay: float = DEFAULT_MAX_PACE,
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
+        grpc_server: GrpcServerKind = "native",
     ) -> None:
+        if grpc_server not in GRPC_SERVERS:
+            raise ValueError(f"grpc_server: expected one of {', '.join(GRPC_SERVERS)}, got {grpc_server!r}")
+        self.grpc_server = grpc_server
         self.store = store
         self.addresses = [parse_listen_url(u) for u in listen_client_urls]
         self.name = name
         self._advertise = list(advertise_client_urls)
         self.client_urls: list[str] = []
-        gate = SendGate(max_pace=watch_batch_max_delay)
+        pace = DEFAULT_PACE_PER_STREAM if grpc_server == "native" else GRPCIO_PACE_PER_STREAM
+        gate = SendGate(pace_per_stream=pace, max_pace=watch_batch_max_delay)
         self.watch = WatchService(store, gate)
         self.registry = Registry(store, bookmark_interval=bookmark_interval)
         self.resources = ResourcesService(self.registry, gate)
-        self._server: grpc.aio.Server | None = None
+        self._server: RpcServer | None = None
 
-    async def start(self) -> None:
-        server = grpc.aio.server(
+    def _new_server(self) -> RpcServer:
+        max_receive = self.store.limits.max_request_bytes + GRPC_OVERHEAD_BYTES
+        if self.grpc_server == "native":
+            return GrpcServer(max_receive_message_length=max_receive)
+        server: RpcServer = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", self.store.limits.max_request_bytes + GRPC_OVERHEAD_BYTES),
+                ("grpc.max_receive_message_length", max_receive),
                 ("grpc.max_send_message_length", 2**31 - 1),
                 ("grpc.so_reuseport", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
@@ -78,6 +101,10 @@ class Server:
                 ("grpc.server_max_unrequested_time_in_server", 600),
             ]
         )
+        return server
+
+    async def start(self) -> None:
+        server = self._new_server()
         bound = []
         for address in self.addresses:
             port = server.add_insecure_port(address)

@@ -1,0 +1,128 @@
+"""Header blocks: HPACK decoding of requests (cached) and the literal fields of our responses,
+plus the gRPC conventions carried in headers (timeouts, status messages, metadata)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Sequence
+
+import hpack
+
+from kvstore.server.transport import frames
+from kvstore.server.transport.errors import ConnectionProtocolError
+
+Header = tuple[bytes, bytes]
+
+_CACHE_LIMIT = 512
+
+
+class RequestHeaderDecoder:
+    """HPACK decoding for one connection.
+
+    gRPC clients send nearly the same header block on every call, after the first all
+    indexed; a block seen before decodes to the same list as long as the dynamic table has
+    not changed since, so such blocks are looked up instead of decoded again.
+    """
+
+    def __init__(self, max_header_list_size: int) -> None:
+        self._decoder = hpack.Decoder(max_header_list_size=max_header_list_size)
+        self._cache: dict[bytes, list[Header]] = {}
+
+    def decode(self, block: bytes) -> list[Header]:
+        cached = self._cache.get(block)
+        if cached is not None:
+            return cached
+        entries = self._decoder.header_table.dynamic_entries
+        first = entries[0] if entries else None
+        size = len(entries)
+        try:
+            headers: list[Header] = [(bytes(n), bytes(v)) for n, v in self._decoder.decode(block, raw=True)]
+        except hpack.HPACKError as exc:
+            raise ConnectionProtocolError(frames.COMPRESSION_ERROR, f"bad header block: {exc}") from None
+        if (entries[0] if entries else None) is not first or len(entries) != size:
+            self._cache.clear()  # the table changed: cached blocks may now mean something else
+        # A block that starts with a table size update must be decoded each time it comes.
+        if block and block[0] & 0xE0 != 0x20:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[block] = headers
+        return headers
+
+
+def _integer(value: int, prefix_bits: int, first: int) -> bytes:
+    """HPACK integer (RFC 7541 section 5.1) with `first` holding the bits above the prefix."""
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes((first | value,))
+    out = bytearray((first | limit,))
+    value -= limit
+    while value >= 128:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def literal(name: bytes, value: bytes) -> bytes:
+    """A literal field without indexing and a new name: our responses leave the client's
+    decoding table alone, so no encoder state is needed."""
+    return b"\x00" + _integer(len(name), 7, 0) + name + _integer(len(value), 7, 0) + value
+
+
+def encode(headers: Iterable[Header]) -> bytes:
+    return b"".join(literal(n, v) for n, v in headers)
+
+
+STATUS_200 = b"\x88"  # ':status: 200', static table entry 8
+RESPONSE_HEADERS = STATUS_200 + literal(b"content-type", b"application/grpc")
+OK_TRAILERS = literal(b"grpc-status", b"0")
+
+_MESSAGE_LIMIT = 4096  # bytes of grpc-message kept, so trailers fit one frame
+
+
+def percent_encode(message: str) -> bytes:
+    """grpc-message encoding: printable ASCII but '%' as is, every other UTF-8 byte as %XX."""
+    raw = message.encode("utf-8", "replace")[:_MESSAGE_LIMIT]
+    if all(0x20 <= b <= 0x7E and b != 0x25 for b in raw):
+        return raw
+    return b"".join(bytes((b,)) if 0x20 <= b <= 0x7E and b != 0x25 else b"%%%02X" % b for b in raw)
+
+
+def metadata(pairs: Sequence[tuple[str, str | bytes]] | None) -> list[Header]:
+    """Custom metadata as header fields: lower-case keys, base64 values for '-bin' keys."""
+    out: list[Header] = []
+    for key, value in pairs or ():
+        name = key.lower().encode("ascii")
+        if name.endswith(b"-bin"):
+            raw = value if isinstance(value, bytes) else value.encode("utf-8")
+            out.append((name, base64.b64encode(raw).rstrip(b"=")))
+        else:
+            out.append((name, value if isinstance(value, bytes) else value.encode("ascii")))
+    return out
+
+
+def invocation_metadata(headers: Sequence[Header]) -> tuple[tuple[str, str | bytes], ...]:
+    """The client's custom metadata: every field but the pseudo-headers and HTTP's own."""
+    out: list[tuple[str, str | bytes]] = []
+    for name, value in headers:
+        if name.startswith(b":") or name in _RESERVED:
+            continue
+        key = name.decode("ascii", "replace")
+        if name.endswith(b"-bin"):
+            out.append((key, base64.b64decode(value + b"=" * (-len(value) % 4))))
+        else:
+            out.append((key, value.decode("ascii", "replace")))
+    return tuple(out)
+
+
+_RESERVED = frozenset((b"content-type", b"te", b"grpc-timeout", b"grpc-encoding", b"grpc-accept-encoding"))
+
+_TIMEOUT_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
+
+
+def parse_timeout(value: bytes) -> float | None:
+    """grpc-timeout ('<up to 8 digits><H|M|S|m|u|n>') in seconds, None if malformed."""
+    digits, unit = value[:-1], value[-1:]
+    if not digits.isdigit() or len(digits) > 8 or unit not in _TIMEOUT_UNITS:
+        return None
+    return int(digits) * _TIMEOUT_UNITS[unit]

@@ -26,6 +26,7 @@ log = logging.getLogger("kvstore.server")
 STREAM_WINDOW = 1 << 20  # what each stream may send us before we return window
 CONNECTION_WINDOW = 1 << 24
 MAX_HEADER_LIST = 64 * 1024
+_RESET_MEMORY = 1024  # reset streams remembered, to ignore what the client sent before it heard
 _QUEUED_LIMIT = 16  # request messages a streaming call may have unread before its window stops
 
 
@@ -51,6 +52,9 @@ class Connection(asyncio.Protocol):
         self._send_window = f.DEFAULT_WINDOW
         self._recv_unacked = 0
         self._fragment: tuple[int, int, bytearray] | None = None  # a header block awaiting CONTINUATION
+        self._reset_ids: dict[int, None] = {}  # streams we reset lately, oldest first
+        self._table_size = 4096  # the client's HPACK table size for our blocks (we never index)
+        self._table_update = b""  # a size update owed at the start of our next block
         self._blocked: dict[int, ServerCall] = {}  # calls with data waiting for window
         self._out: list[bytes | memoryview] = []
         self._flush_scheduled = False
@@ -156,6 +160,8 @@ class Connection(asyncio.Protocol):
         elif kind == f.PRIORITY:
             if sid == 0:
                 raise ConnectionProtocolError(f.PROTOCOL_ERROR, "PRIORITY on stream 0")
+            if len(payload) != 5:
+                raise StreamProtocolError(sid, f.FRAME_SIZE_ERROR, "PRIORITY is 5 bytes")
         elif kind == f.GOAWAY:
             if sid != 0:
                 raise ConnectionProtocolError(f.PROTOCOL_ERROR, "GOAWAY on a stream")
@@ -224,7 +230,11 @@ class Connection(asyncio.Protocol):
                 raise StreamProtocolError(sid, f.PROTOCOL_ERROR, "HEADERS in the middle of a stream")
             call.end_of_requests()
             return
-        if sid % 2 == 0 or sid <= self._last_stream:
+        if sid % 2 == 0:
+            raise ConnectionProtocolError(f.PROTOCOL_ERROR, f"a client opened even stream {sid}")
+        if sid <= self._last_stream:
+            if sid in self._reset_ids:
+                return  # trailers on a stream we reset: the client had not heard yet (RFC 9113 5.1)
             raise ConnectionProtocolError(f.PROTOCOL_ERROR, f"HEADERS opening stream {sid} out of order")
         self._last_stream = sid
         if self._closing or len(self.calls) >= self._server.max_concurrent_streams:
@@ -310,12 +320,17 @@ class Connection(asyncio.Protocol):
                 self.peer.initial_window = value
                 for call in self.calls.values():
                     call.send_window += delta
+                    if call.send_window > f.MAX_WINDOW:
+                        raise ConnectionProtocolError(f.FLOW_CONTROL_ERROR, "a stream window over 2^31-1")
             elif key == f.SETTINGS_MAX_FRAME_SIZE:
                 if not f.DEFAULT_MAX_FRAME <= value <= f.MAX_FRAME_LIMIT:
                     raise ConnectionProtocolError(f.PROTOCOL_ERROR, f"max frame size {value} out of range")
                 self.peer.max_frame = value
             elif key == f.SETTINGS_HEADER_TABLE_SIZE:
-                self.peer.header_table_size = value  # we never index, so any size will do
+                self.peer.header_table_size = value
+                if value < self._table_size:  # RFC 7541 section 4.2: signal a smaller table
+                    self._table_size = value
+                    self._table_update = h.table_size_update(value)
             elif key == f.SETTINGS_ENABLE_PUSH and value > 1:
                 raise ConnectionProtocolError(f.PROTOCOL_ERROR, "ENABLE_PUSH must be 0 or 1")
         self._emit(f.frame(f.SETTINGS, f.ACK, 0))
@@ -334,7 +349,7 @@ class Connection(asyncio.Protocol):
         if call is not None:
             call.peer_cancelled = True
             call.cancel()
-            self._server.calls_changed()
+            self._call_ended()
 
     # -- frames out
 
@@ -350,27 +365,48 @@ class Connection(asyncio.Protocol):
             self._transport.write(b"".join(self._out))
         self._out.clear()
 
-    def _reset(self, sid: int, code: int) -> None:
+    def _send_rst(self, sid: int, code: int) -> None:
         self._emit(f.rst_stream(sid, code))
+        self._reset_ids[sid] = None
+        if len(self._reset_ids) > _RESET_MEMORY:
+            del self._reset_ids[next(iter(self._reset_ids))]
+
+    def _reset(self, sid: int, code: int) -> None:
+        self._send_rst(sid, code)
         call = self.calls.pop(sid, None)
         self._blocked.pop(sid, None)
         if call is not None:
             call.cancel()
-            self._server.calls_changed()
+            self._call_ended()
 
     def _respond_http(self, sid: int, status: bytes, client_done: int) -> None:
         """A non-gRPC request: an HTTP status and the end of the stream."""
-        self._emit(f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, sid, _status_only(status)))
+        self._send_header_block(sid, _status_only(status), end_stream=True)
         if not client_done:
-            self._emit(f.rst_stream(sid, f.NO_ERROR))
+            self._send_rst(sid, f.NO_ERROR)
 
     def _respond_status(self, sid: int, code: grpc.StatusCode, message: str) -> None:
         """A trailers-only response for a call that never reached a handler."""
         block = h.RESPONSE_HEADERS + h.encode(
             [(b"grpc-status", b"%d" % code.value[0]), (b"grpc-message", h.percent_encode(message))]
         )
-        self._emit(f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, sid, block))
-        self._emit(f.rst_stream(sid, f.NO_ERROR))
+        self._send_header_block(sid, block, end_stream=True)
+        self._send_rst(sid, f.NO_ERROR)
+
+    def _send_header_block(self, sid: int, block: bytes, *, end_stream: bool) -> None:
+        """HEADERS, then CONTINUATION frames if the block is over the client's frame size."""
+        if self._table_update:  # the client shrank its table: say so before the next block
+            block = self._table_update + block
+            self._table_update = b""
+        limit = self.peer.max_frame
+        first = f.END_STREAM if end_stream else 0
+        if len(block) <= limit:
+            self._emit(f.frame(f.HEADERS, first | f.END_HEADERS, sid, block))
+            return
+        self._emit(f.frame(f.HEADERS, first, sid, block[:limit]))
+        for at in range(limit, len(block), limit):
+            last = at + limit >= len(block)
+            self._emit(f.frame(f.CONTINUATION, f.END_HEADERS if last else 0, sid, block[at : at + limit]))
 
     def return_window(self, call: ServerCall) -> None:
         """Give the client back the window of what the call has taken in, unless it is
@@ -385,7 +421,7 @@ class Connection(asyncio.Protocol):
 
     def send_headers(self, call: ServerCall) -> None:
         call.headers_sent = True
-        self._emit(f.frame(f.HEADERS, f.END_HEADERS, call.stream_id, call.initial_metadata_block()))
+        self._send_header_block(call.stream_id, call.initial_metadata_block(), end_stream=False)
 
     def send_message(self, call: ServerCall, data: bytes) -> None:
         if not call.headers_sent:
@@ -427,12 +463,12 @@ class Connection(asyncio.Protocol):
             call.pending_bytes -= n
         self._blocked.pop(sid, None)
         if call.trailers is not None:
-            self._emit(f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, sid, call.trailers))
+            self._send_header_block(sid, call.trailers, end_stream=True)
             call.trailers = None
             del self.calls[sid]
             if not call.recv_closed:
-                self._emit(f.rst_stream(sid, f.NO_ERROR))  # we are done: the client need not send more
-            self._server.calls_changed()
+                self._send_rst(sid, f.NO_ERROR)  # we are done: the client need not send more
+            self._call_ended()
         call.drained()
 
     # -- ending the connection
@@ -466,7 +502,8 @@ class Connection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
-    def idle_after_go_away(self) -> None:
+    def _call_ended(self) -> None:
         if self._closing and not self.calls and self._transport is not None:
             self._flush()
-            self._transport.close()
+            self._transport.close()  # told to go away, and now idle
+        self._server.calls_changed()

@@ -32,21 +32,29 @@ class RequestHeaderDecoder:
         cached = self._cache.get(block)
         if cached is not None:
             return cached
-        entries = self._decoder.header_table.dynamic_entries
-        first = entries[0] if entries else None
-        size = len(entries)
+        table = self._decoder.header_table
+        first = table.dynamic_entries[0] if table.dynamic_entries else None
+        size, max_size = len(table.dynamic_entries), table.maxsize
         try:
             headers: list[Header] = [(bytes(n), bytes(v)) for n, v in self._decoder.decode(block, raw=True)]
         except hpack.HPACKError as exc:
             raise ConnectionProtocolError(frames.COMPRESSION_ERROR, f"bad header block: {exc}") from None
-        if (entries[0] if entries else None) is not first or len(entries) != size:
-            self._cache.clear()  # the table changed: cached blocks may now mean something else
-        # A block that starts with a table size update must be decoded each time it comes.
-        if block and block[0] & 0xE0 != 0x20:
+        entries = table.dynamic_entries
+        if (entries[0] if entries else None) is not first or len(entries) != size or table.maxsize != max_size:
+            # The block changed the table: its next copy must be decoded again (to change it
+            # the same way), and cached blocks may now mean something else.
+            self._cache.clear()
+            return headers
+        if block and block[0] & 0xE0 != 0x20:  # a block with a table size update is always decoded
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
             self._cache[block] = headers
         return headers
+
+
+def table_size_update(size: int) -> bytes:
+    """A dynamic table size update (RFC 7541 section 6.3), to start a header block with."""
+    return _integer(size, 5, 0x20)
 
 
 def _integer(value: int, prefix_bits: int, first: int) -> bytes:

@@ -95,11 +95,9 @@ class GrpcServer:
         self._sockets = []
 
     def calls_changed(self) -> None:
-        """A call or connection ended: wake `stop()` and close idle connections that were told to go."""
+        """A call or a connection ended: wake `stop()` if it waits for the running calls."""
         if self._changed is not None and not self._changed.done():
             self._changed.set_result(None)
-        for conn in list(self.connections):
-            conn.idle_after_go_away()
 
     async def stop(self, grace: float | None) -> None:
         """Stop listening; give running calls `grace` seconds (None: none), then end them."""

@@ -17,7 +17,14 @@ from kvstore.server.lease_service import LeaseService
 from kvstore.server.maintenance_service import MaintenanceService
 from kvstore.server.registry import service_handler
 from kvstore.server.resources_service import ResourcesService
-from kvstore.server.send_gate import DEFAULT_MAX_PACE, DEFAULT_PACE_PER_STREAM, GRPCIO_PACE_PER_STREAM, SendGate
+from kvstore.server.send_gate import (
+    DEFAULT_MAX_PACE,
+    DEFAULT_PACE_PER_STREAM,
+    DEFAULT_PER_TICK,
+    GRPCIO_PACE_PER_STREAM,
+    GRPCIO_PER_TICK,
+    SendGate,
+)
 from kvstore.server.transport import GrpcServer
 from kvstore.server.watch_service import WatchService
 from kvstore.store import Store
@@ -76,8 +83,11 @@ class Server:
         self.name = name
         self._advertise = list(advertise_client_urls)
         self.client_urls: list[str] = []
-        pace = DEFAULT_PACE_PER_STREAM if grpc_server == "native" else GRPCIO_PACE_PER_STREAM
-        gate = SendGate(pace_per_stream=pace, max_pace=watch_batch_max_delay)
+        if grpc_server == "native":
+            per_tick, pace = DEFAULT_PER_TICK, DEFAULT_PACE_PER_STREAM
+        else:  # each response costs grpcio about a hundred microseconds: fewer, fuller ones
+            per_tick, pace = GRPCIO_PER_TICK, GRPCIO_PACE_PER_STREAM
+        gate = SendGate(per_tick=per_tick, pace_per_stream=pace, max_pace=watch_batch_max_delay)
         self.watch = WatchService(store, gate)
         self.registry = Registry(store, bookmark_interval=bookmark_interval)
         self.resources = ResourcesService(self.registry, gate)

@@ -9,7 +9,7 @@ import json
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
@@ -193,39 +193,35 @@ async def channel(served: Served, make_channel: ChannelFactory) -> grpc.aio.Chan
 
 
 H2Factory = Callable[..., Awaitable[H2Client]]
+RawFactory = Callable[..., Awaitable[RawClient]]
+_Client = TypeVar("_Client", H2Client, RawClient)
+
+
+async def _clients(connect: Callable[..., Awaitable[_Client]]) -> AsyncIterator[Callable[..., Awaitable[_Client]]]:
+    """A factory of clients (`connect` arguments), every one closed afterwards."""
+    made: list[_Client] = []
+
+    async def make(port: int, **options: Any) -> _Client:
+        client = await connect(port, **options)
+        made.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for client in made:
+            await client.close()
 
 
 @pytest.fixture
 async def make_h2() -> AsyncIterator[H2Factory]:
     """`h2` clients (`H2Client.connect` arguments), all closed afterwards."""
-    clients: list[H2Client] = []
-
-    async def make(port: int, **options: Any) -> H2Client:
-        client = await H2Client.connect(port, **options)
-        clients.append(client)
-        return client
-
-    try:
+    async for make in _clients(H2Client.connect):
         yield make
-    finally:
-        for client in clients:
-            await client.close()
-
-
-RawFactory = Callable[..., Awaitable[RawClient]]
 
 
 @pytest.fixture
 async def make_raw() -> AsyncIterator[RawFactory]:
-    clients: list[RawClient] = []
-
-    async def make(port: int, **options: Any) -> RawClient:
-        client = await RawClient.connect(port, **options)
-        clients.append(client)
-        return client
-
-    try:
+    """Raw-frame clients (`RawClient.connect` arguments), all closed afterwards."""
+    async for make in _clients(RawClient.connect):
         yield make
-    finally:
-        for client in clients:
-            await client.close()

@@ -207,6 +207,7 @@ def machine_info(cfg: Config) -> dict[str, str]:
         "msgpack": _version("msgpack"),
         "grpcio": _version("grpcio"),
         "protobuf": _version("protobuf"),
+        "hpack": _version("hpack"),
         "kvstore-kit": kvstore_version,
         "cpu_model": _cpu_model(),
         "tmp_dir": base,
@@ -220,7 +221,7 @@ def machine_lines(info: dict[str, str]) -> list[str]:
         f"machine: {info['cpus']} CPUs ({info['cpu_model']}), {info['machine']}, {info['platform']}; "
         f"load average {info['load_at_start']}",
         f"python {info['python']}, kvstore-kit {info['kvstore-kit']}, lmdb {info['lmdb']}, msgpack {info['msgpack']}, "
-        f"grpcio {info['grpcio']}, protobuf {info['protobuf']}",
+        f"grpcio {info['grpcio']}, protobuf {info['protobuf']}, hpack {info.get('hpack', '?')}",
         f"stores in fresh temporary directories under {info['tmp_dir']} ({info['tmp_fs']}); {info['etcd']}",
     ]
 

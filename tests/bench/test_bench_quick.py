@@ -99,7 +99,7 @@ def test_json_has_the_raw_samples(quick_run: QuickRun) -> None:
     report = quick_run.report
     assert report["failed"] is False
     assert report["machine"]["cpus"]
-    assert report["machine"]["grpcio"] and report["machine"]["kvstore-kit"]
+    assert report["machine"]["grpcio"] and report["machine"]["hpack"] and report["machine"]["kvstore-kit"]
     figures = report["figures"]
     assert {
         "store_write",

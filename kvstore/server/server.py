@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 import grpc
 
@@ -34,7 +34,7 @@ log = logging.getLogger("kvstore.server")
 GRPC_OVERHEAD_BYTES = 512 * 1024  # etcd allows this much on top of --max-request-bytes
 
 GrpcServerKind = Literal["native", "grpcio"]
-GRPC_SERVERS: tuple[GrpcServerKind, ...] = ("native", "grpcio")
+GRPC_SERVERS: tuple[GrpcServerKind, ...] = get_args(GrpcServerKind)
 
 
 class RpcServer(Protocol):

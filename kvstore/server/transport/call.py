@@ -188,33 +188,32 @@ class ServerCall:
         if self.done:
             return
         self.done = True
-        fields = [(b"grpc-status", b"%d" % code.value[0])]
-        if details:
-            fields.append((b"grpc-message", h.percent_encode(details)))
-        fields += h.metadata(trailing)
-        block = h.encode(fields)
+        block = h.status_block(code.value[0], details, trailing)
         if not self.headers_sent:
             self.headers_sent = True  # trailers-only response
-            block = h.RESPONSE_HEADERS + h.encode(h.metadata(self._initial)) + block
+            block = self.initial_metadata_block() + block
         self._conn.send_trailers(self, block)
-        self._wake_writer()
+        self.drained()
 
     def fail(self, code: grpc.StatusCode, details: str) -> None:
         """End the call from the transport side (bad request bytes, deadline, shutdown):
         responses still queued are dropped, the status goes out now."""
-        self._conn.discard_pending(self)
+        self.pending.clear()
+        self.pending_bytes = 0
         self.finish(code, details)
         self.cancel()
 
-    def cancel(self) -> None:
-        """The call is over for the peer: stop the handler, wake anything waiting."""
+    def cancel(self, *, by_peer: bool = False) -> None:
+        """The call is over for the peer (`by_peer`: the client reset it or went away):
+        stop the handler, wake anything waiting."""
         self.done = True
+        self.peer_cancelled = self.peer_cancelled or by_peer
         if self.task is not None and not self.task.done() and self.task is not asyncio.current_task():
             self.task.cancel()
         if self.timer is not None:
             self.timer.cancel()
         self._wake_reader()
-        self._wake_writer()
+        self.drained()
 
     def expire(self) -> None:
         self.fail(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
@@ -222,9 +221,7 @@ class ServerCall:
     # -- flow control, called by the connection
 
     def drained(self) -> None:
-        self._wake_writer()
-
-    def _wake_writer(self) -> None:
+        """Wake a `write()` waiting for window or socket buffer (or for the call's end)."""
         if self._writer is not None and not self._writer.done():
             self._writer.set_result(None)
 
@@ -239,12 +236,12 @@ class ServerCall:
             self._reader = asyncio.get_running_loop().create_future()
             await self._reader
         data = self._messages.popleft()
-        self._conn.consumed(self, len(data) + 5)
+        self._conn.consumed(self)
         return self._deserialize(data)
 
     async def write(self, message: Any) -> None:
         if self.done:
-            raise _finished()
+            raise grpc.aio.UsageError("write() on a call that is already finished")
         self._conn.send_message(self, self._serialize(message))
         while (self.pending_bytes or self._conn.paused) and not self.done:
             self._writer = asyncio.get_running_loop().create_future()
@@ -298,7 +295,3 @@ class ServerCall:
 
 class _BadMessage(Exception):
     """A request or response that does not (de)serialize: INTERNAL, as grpcio answers."""
-
-
-def _finished() -> grpc.aio.UsageError:
-    return grpc.aio.UsageError("write() on a call that is already finished")

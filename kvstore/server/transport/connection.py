@@ -91,8 +91,7 @@ class Connection(asyncio.Protocol):
         self.closed = True
         self._transport = None
         for call in list(self.calls.values()):
-            call.peer_cancelled = True
-            call.cancel()
+            call.cancel(by_peer=True)
         self.calls.clear()
         self._blocked.clear()
         self._server.connections.discard(self)
@@ -289,13 +288,12 @@ class Connection(asyncio.Protocol):
             self._send_window += inc
             if self._send_window > f.MAX_WINDOW:
                 raise ConnectionProtocolError(f.FLOW_CONTROL_ERROR, "connection window over 2^31-1")
-            for call in list(self._blocked.values()):
-                self._pump(call)
+            for blocked in list(self._blocked.values()):
+                self._pump(blocked)
             return
-        target = self.calls.get(sid)
-        if target is None:
+        call = self.calls.get(sid)
+        if call is None:
             return
-        call = target
         if inc == 0:
             raise StreamProtocolError(sid, f.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
         call.send_window += inc
@@ -327,7 +325,6 @@ class Connection(asyncio.Protocol):
                     raise ConnectionProtocolError(f.PROTOCOL_ERROR, f"max frame size {value} out of range")
                 self.peer.max_frame = value
             elif key == f.SETTINGS_HEADER_TABLE_SIZE:
-                self.peer.header_table_size = value
                 if value < self._table_size:  # RFC 7541 section 4.2: signal a smaller table
                     self._table_size = value
                     self._table_update = h.table_size_update(value)
@@ -347,8 +344,7 @@ class Connection(asyncio.Protocol):
         call = self.calls.pop(sid, None)
         self._blocked.pop(sid, None)
         if call is not None:
-            call.peer_cancelled = True
-            call.cancel()
+            call.cancel(by_peer=True)
             self._call_ended()
 
     # -- frames out
@@ -387,10 +383,7 @@ class Connection(asyncio.Protocol):
 
     def _respond_status(self, sid: int, code: grpc.StatusCode, message: str) -> None:
         """A trailers-only response for a call that never reached a handler."""
-        block = h.RESPONSE_HEADERS + h.encode(
-            [(b"grpc-status", b"%d" % code.value[0]), (b"grpc-message", h.percent_encode(message))]
-        )
-        self._send_header_block(sid, block, end_stream=True)
+        self._send_header_block(sid, h.RESPONSE_HEADERS + h.status_block(code.value[0], message), end_stream=True)
         self._send_rst(sid, f.NO_ERROR)
 
     def _send_header_block(self, sid: int, block: bytes, *, end_stream: bool) -> None:
@@ -415,7 +408,8 @@ class Connection(asyncio.Protocol):
             self._emit(f.window_update(call.stream_id, call.unacked))
             call.unacked = 0
 
-    def consumed(self, call: ServerCall, size: int) -> None:
+    def consumed(self, call: ServerCall) -> None:
+        """The handler read a request message: its window may go back to the client."""
         if not call.recv_closed and call.stream_id in self.calls:
             self.return_window(call)
 
@@ -437,10 +431,6 @@ class Connection(asyncio.Protocol):
         call.trailers = block
         self._pump(call)
 
-    def discard_pending(self, call: ServerCall) -> None:
-        call.pending.clear()
-        call.pending_bytes = 0
-
     def _pump(self, call: ServerCall) -> None:
         """Send what the windows allow of the call's data, then its trailers."""
         sid = call.stream_id
@@ -456,8 +446,8 @@ class Connection(asyncio.Protocol):
             else:
                 pending[0] = chunk[n:]
                 chunk = chunk[:n]
-            self._out.append(bytes((n >> 16, (n >> 8) & 0xFF, n & 0xFF, f.DATA, 0)) + sid.to_bytes(4, "big"))
-            self._emit(chunk)
+            self._out.append(f.header(f.DATA, 0, sid, n))
+            self._emit(chunk)  # the payload as is: no copy into a frame
             call.send_window -= n
             self._send_window -= n
             call.pending_bytes -= n
@@ -496,7 +486,6 @@ class Connection(asyncio.Protocol):
     def close_now(self) -> None:
         """End every call with UNAVAILABLE and close."""
         for call in list(self.calls.values()):
-            self.discard_pending(call)
             call.fail(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
         self._flush()
         if self._transport is not None:

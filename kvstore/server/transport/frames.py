@@ -52,10 +52,14 @@ _SETTING = struct.Struct(">HI")
 _GOAWAY = struct.Struct(">II")
 
 
+def header(kind: int, flags: int, stream_id: int, length: int) -> bytes:
+    """The 9-byte header of a frame whose payload is `length` bytes."""
+    return bytes((length >> 16, (length >> 8) & 0xFF, length & 0xFF, kind, flags)) + _U32.pack(stream_id)
+
+
 def frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
-    """One frame: 9-byte header then `payload`."""
-    n = len(payload)
-    return bytes((n >> 16, (n >> 8) & 0xFF, n & 0xFF, kind, flags)) + _U32.pack(stream_id) + payload
+    """One frame: header then `payload`."""
+    return header(kind, flags, stream_id, len(payload)) + payload
 
 
 def settings_frame(values: dict[int, int]) -> bytes:
@@ -88,4 +92,3 @@ class PeerSettings:
 
     initial_window: int = DEFAULT_WINDOW
     max_frame: int = DEFAULT_MAX_FRAME
-    header_table_size: int = 4096

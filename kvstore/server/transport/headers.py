@@ -85,6 +85,17 @@ STATUS_200 = b"\x88"  # ':status: 200', static table entry 8
 RESPONSE_HEADERS = STATUS_200 + literal(b"content-type", b"application/grpc")
 OK_TRAILERS = literal(b"grpc-status", b"0")
 
+
+def status_block(code: int, details: str = "", trailing: Sequence[tuple[str, str | bytes]] = ()) -> bytes:
+    """grpc-status, grpc-message and trailing metadata: the end of every call."""
+    if code == 0 and not details and not trailing:
+        return OK_TRAILERS
+    fields = [(b"grpc-status", b"%d" % code)]
+    if details:
+        fields.append((b"grpc-message", percent_encode(details)))
+    return encode(fields + metadata(trailing))
+
+
 _MESSAGE_LIMIT = 4096  # bytes of grpc-message kept, so trailers fit one frame
 
 

@@ -72,23 +72,22 @@ def echo_service(probe: Probe) -> grpc.GenericRpcHandler:
             {"metadata": pairs, "peer": context.peer(), "time_remaining": context.time_remaining()}
         ).encode()
 
-    async def wait(request: bytes, context: Any) -> bytes:
+    async def held() -> None:
+        """Say the handler runs, wait for the test to release it, and note a cancellation."""
         probe.started.set()
         try:
             await probe.release.wait()
         except asyncio.CancelledError:
             probe.cancelled.set()
             raise
+
+    async def wait(request: bytes, context: Any) -> bytes:
+        await held()
         return b"released:" + request
 
     async def wait_stream(request: bytes, context: Any) -> AsyncIterator[bytes]:
         yield b"first"
-        probe.started.set()
-        try:
-            await probe.release.wait()
-        except asyncio.CancelledError:
-            probe.cancelled.set()
-            raise
+        await held()
         yield b"second"
 
     async def abort(request: bytes, context: Any) -> bytes:

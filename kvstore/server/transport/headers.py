@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import hpack
 
+from kvstore.rpc.watch_codec import varint
 from kvstore.server.transport import frames
 from kvstore.server.transport.errors import ConnectionProtocolError
 
@@ -62,13 +63,7 @@ def _integer(value: int, prefix_bits: int, first: int) -> bytes:
     limit = (1 << prefix_bits) - 1
     if value < limit:
         return bytes((first | value,))
-    out = bytearray((first | limit,))
-    value -= limit
-    while value >= 128:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return bytes((first | limit,)) + varint(value - limit)  # the rest: 7 bits a byte, low first
 
 
 def literal(name: bytes, value: bytes) -> bytes:

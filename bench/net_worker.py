@@ -45,46 +45,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO, NamedTuple
 
+from h2grpc import wire
+from h2grpc.wire import grpc_message
+
 # ------------------------------------------------------------ HTTP/2 by hand
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-_DATA, _HEADERS, _RST_STREAM, _SETTINGS, _PING, _GOAWAY, _WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
-_END_STREAM, _ACK, _END_HEADERS, _PADDED = 0x1, 0x1, 0x4, 0x8
-_MAX_WINDOW = (1 << 31) - 1
-_DEFAULT_WINDOW = 65_535
-_SETTINGS_ENABLE_PUSH, _SETTINGS_INITIAL_WINDOW_SIZE, _SETTINGS_MAX_FRAME_SIZE = 2, 4, 5
-_MAX_FRAME = (1 << 24) - 1
 _FRAME_HEAD = struct.Struct(">HBBBI")  # a frame's 24-bit length (high 16 bits, low 8), type, flags, stream
 _GRPC_HEAD = struct.Struct(">BI")  # a gRPC message's compressed flag and length
 OPEN_WINDOW = 250  # streams a worker has opened whose watch is not created yet, at most
-
-
-def frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
-    return struct.pack(">I", len(payload))[1:] + bytes((kind, flags)) + struct.pack(">I", stream) + payload
-
-
-def _hpack_literal(name: bytes, value: bytes) -> bytes:
-    """A header field as 'literal without indexing, new name', no Huffman coding."""
-    return b"\x00" + _hpack_len(name) + name + _hpack_len(value) + value
-
-
-def _hpack_len(s: bytes) -> bytes:
-    n = len(s)
-    if n < 127:
-        return bytes((n,))
-    out = bytearray((127,))
-    n -= 127
-    while n >= 128:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def grpc_message(payload: bytes) -> bytes:
-    """gRPC's length-prefixed message: flag 0 (uncompressed), 4-byte length, bytes."""
-    return b"\x00" + struct.pack(">I", len(payload)) + payload
-
 
 ETCD_WATCH = "/etcdserverpb.Watch/Watch"
 RESOURCE_WATCH = "/kvsresourcespb.Resources/Watch"
@@ -97,28 +65,20 @@ def stream_id(i: int) -> int:
 
 def open_connection_bytes() -> bytes:
     """What a fresh connection sends first: the preface, SETTINGS and a 2 GiB connection window."""
-    settings = struct.pack(
-        ">HIHIHI",
-        _SETTINGS_ENABLE_PUSH,
-        0,
-        _SETTINGS_INITIAL_WINDOW_SIZE,
-        _MAX_WINDOW,
-        _SETTINGS_MAX_FRAME_SIZE,
-        _MAX_FRAME,
+    settings = wire.settings_frame(
+        {
+            wire.SETTINGS_ENABLE_PUSH: 0,
+            wire.SETTINGS_INITIAL_WINDOW_SIZE: wire.MAX_WINDOW,
+            wire.SETTINGS_MAX_FRAME_SIZE: wire.MAX_FRAME_LIMIT,
+        }
     )
-    return b"".join(
-        [
-            PREFACE,
-            frame(_SETTINGS, 0, 0, settings),
-            frame(_WINDOW_UPDATE, 0, 0, struct.pack(">I", _MAX_WINDOW - _DEFAULT_WINDOW)),
-        ]
-    )
+    return wire.PREFACE + settings + wire.window_update(0, wire.MAX_WINDOW - wire.DEFAULT_WINDOW)
 
 
 def open_stream_bytes(stream: int, authority: str, create_request: bytes, path: str = ETCD_WATCH) -> bytes:
     """HEADERS opening the call `path` on `stream`, then DATA with the one request."""
     headers = b"".join(
-        _hpack_literal(k, v)
+        wire.hpack_literal(k, v)
         for k, v in (
             (b":method", b"POST"),
             (b":scheme", b"http"),
@@ -128,7 +88,9 @@ def open_stream_bytes(stream: int, authority: str, create_request: bytes, path: 
             (b"te", b"trailers"),
         )
     )
-    return frame(_HEADERS, _END_HEADERS, stream, headers) + frame(_DATA, 0, stream, grpc_message(create_request))
+    return wire.frame(wire.HEADERS, wire.END_HEADERS, stream, headers) + wire.frame(
+        wire.DATA, 0, stream, grpc_message(create_request)
+    )
 
 
 def open_watch_bytes(authority: str, create_request: bytes, path: str = ETCD_WATCH, streams: int = 1) -> bytes:
@@ -418,38 +380,38 @@ class Conn:
                 break
             pos = stop
             st = streams.get(sid & 0x7FFFFFFF)
-            if kind == _DATA:
+            if kind == wire.DATA:
                 if st is None:
                     continue
-                if flags & _PADDED:
+                if flags & wire.PADDED:
                     payload = buf[start + 1 : stop - buf[start]]
                     st.msg = _messages(st.msg + payload, st.receiver.message, now)
                 elif not st.msg and stop - start >= 5 and grpc_head(buf, start)[1] == stop - start - 5:
                     st.receiver.message(buf[start + 5 : stop], now)  # the usual frame: one whole message
                 else:
                     st.msg = _messages(st.msg + buf[start:stop], st.receiver.message, now)
-                if flags & _END_STREAM:
+                if flags & wire.END_STREAM:
                     _ended(st.receiver, "the server ended the stream")
                 continue
             payload = buf[start:stop]
-            if kind == _HEADERS:
+            if kind == wire.HEADERS:
                 if st is None:
                     continue
-                if flags & _END_STREAM:
+                if flags & wire.END_STREAM:
                     _ended(st.receiver, "the server ended the stream (trailers)")
                 else:
                     st.receiver.headers()
-            elif kind == _SETTINGS:
-                if not flags & _ACK:
-                    self.sock.sendall(frame(_SETTINGS, _ACK, 0))
-            elif kind == _PING:
-                if not flags & _ACK:
-                    self.sock.sendall(frame(_PING, _ACK, 0, payload))
-            elif kind == _RST_STREAM:
+            elif kind == wire.SETTINGS:
+                if not flags & wire.ACK:
+                    self.sock.sendall(wire.frame(wire.SETTINGS, wire.ACK, 0))
+            elif kind == wire.PING:
+                if not flags & wire.ACK:
+                    self.sock.sendall(wire.frame(wire.PING, wire.ACK, 0, payload))
+            elif kind == wire.RST_STREAM:
                 if st is not None:
                     code = int.from_bytes(payload[:4], "big")
                     _ended(st.receiver, f"the server reset the stream (HTTP/2 error {code})")
-            elif kind == _GOAWAY:
+            elif kind == wire.GOAWAY:
                 code = int.from_bytes(payload[4:8], "big")
                 self.closed(f"the server sent GOAWAY (HTTP/2 error {code}): {payload[8:]!r}")
         self.buf = buf[pos:] if pos < end else b""

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from h2grpc.wire import varint
 from kvstore.registry import codec
 from kvstore.registry.watch import RawEvent
-from kvstore.rpc.watch_codec import varint
 
 _TYPES = {t: b"\x0a" + varint(len(t)) + t.encode() for t in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")}
 

@@ -11,23 +11,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from h2grpc.wire import varint
 from kvstore.messages import Event, KeyValue, ResponseHeader
-
-_UINT64 = (1 << 64) - 1
-
-
-def varint(n: int) -> bytes:
-    """Protobuf varint; negative int64 values take ten bytes, as in two's complement."""
-    if n < 0:
-        n &= _UINT64
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _len_field(tag: bytes, payload: bytes) -> bytes:

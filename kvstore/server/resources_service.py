@@ -20,12 +20,12 @@ import grpc
 
 from apimachinery import errors
 from apimachinery.schema import GroupVersionResource
+from h2grpc.wire import varint
 from kvstore.errors import KVError, MalformedRequestError
 from kvstore.pb import resources_pb2 as pb
 from kvstore.registry import Registry, codec
 from kvstore.rpc.api_status import WATCH_ESTABLISHED, to_grpc
 from kvstore.rpc.resource_watch_codec import EventBytesCache
-from kvstore.rpc.watch_codec import varint
 from kvstore.server.registry import parse
 from kvstore.server.send_gate import SendGate
 

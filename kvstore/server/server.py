@@ -9,6 +9,7 @@ from typing import Literal, Protocol, get_args
 
 import grpc
 
+from h2grpc.server import GrpcServer
 from kvstore.registry import Registry
 from kvstore.registry.watch import DEFAULT_BOOKMARK_INTERVAL
 from kvstore.server.cluster_service import ClusterService, MemberInfo
@@ -25,7 +26,6 @@ from kvstore.server.send_gate import (
     GRPCIO_PER_TICK,
     SendGate,
 )
-from kvstore.server.transport import GrpcServer
 from kvstore.server.watch_service import WatchService
 from kvstore.store import Store
 

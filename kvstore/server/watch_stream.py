@@ -19,10 +19,11 @@ from typing import Any
 
 import grpc
 
+from h2grpc.wire import varint
 from kvstore.errors import CompactedError, KVError
 from kvstore.messages import WatchFilterType
 from kvstore.pb import rpc_pb2
-from kvstore.rpc.watch_codec import EventBlobCache, encode_header, varint, watch_response
+from kvstore.rpc.watch_codec import EventBlobCache, encode_header, watch_response
 from kvstore.server.registry import parse
 from kvstore.server.rpc_errors import abort_with
 from kvstore.server.send_gate import SendGate

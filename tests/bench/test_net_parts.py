@@ -22,8 +22,6 @@ from bench.net_worker import (
     StreamResult,
     WatchParser,
     connection_sizes,
-    frame,
-    grpc_message,
     open_watch_bytes,
     split,
 )
@@ -31,6 +29,7 @@ from bench.pacing import paced_events, schedule, write_paced
 from bench.report import Extra, Figure, render_table
 from bench.servers import ServerProcess, etcd_server, etcd_version, find_etcd, kvs_server
 from bench.stats import percentile
+from h2grpc.wire import frame, grpc_message
 from kvstore.messages import Event, EventType, KeyValue, ResponseHeader
 from kvstore.pb import rpc_pb2
 from kvstore.rpc.watch_codec import encode_events, watch_response

@@ -5,10 +5,11 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from h2grpc.wire import varint
 from kvstore.messages import Event, EventType, KeyValue, ResponseHeader
 from kvstore.pb import kv_pb2, rpc_pb2
 from kvstore.rpc import convert
-from kvstore.rpc.watch_codec import EventBlobCache, encode_events, encode_kv, varint, watch_response
+from kvstore.rpc.watch_codec import EventBlobCache, encode_events, encode_kv, watch_response
 
 int64 = st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
 uint64 = st.integers(min_value=0, max_value=(1 << 64) - 1)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import kvstore
+from h2grpc.server import GrpcServer
 from kvstore.server import Server
-from kvstore.server.transport import GrpcServer
 from tests.servers import KvsServer
 
 

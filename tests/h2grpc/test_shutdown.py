@@ -11,9 +11,9 @@ import grpc
 import h2.errors
 import pytest
 
-from kvstore.server.transport import frames as fr
-from tests.kvstore.server.transport.clients import grpc_headers, grpc_message
-from tests.kvstore.server.transport.conftest import (
+from h2grpc import wire as fr
+from tests.h2grpc.clients import grpc_headers, grpc_message
+from tests.h2grpc.conftest import (
     ChannelFactory,
     H2Factory,
     RawFactory,

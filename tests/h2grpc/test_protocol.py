@@ -10,9 +10,9 @@ import json
 import h2.errors
 import pytest
 
-from kvstore.server.transport import frames as fr
-from kvstore.server.transport.connection import CONNECTION_WINDOW, STREAM_WINDOW
-from tests.kvstore.server.transport.clients import (
+from h2grpc import wire as fr
+from h2grpc.connection import CONNECTION_WINDOW, STREAM_WINDOW
+from tests.h2grpc.clients import (
     Frame,
     H2Client,
     grpc_headers,
@@ -20,7 +20,7 @@ from tests.kvstore.server.transport.clients import (
     parse_frames,
     split_messages,
 )
-from tests.kvstore.server.transport.conftest import H2Factory, RawFactory, Served, ServerFactory, path
+from tests.h2grpc.conftest import H2Factory, RawFactory, Served, ServerFactory, path
 
 WAIT = 5.0
 OK = 0

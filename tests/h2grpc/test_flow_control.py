@@ -7,10 +7,10 @@ from __future__ import annotations
 import random
 import struct
 
-from kvstore.server.transport import frames as fr
-from kvstore.server.transport.connection import CONNECTION_WINDOW, STREAM_WINDOW
-from tests.kvstore.server.transport.clients import H2Client, StreamState, grpc_message
-from tests.kvstore.server.transport.conftest import H2Factory, Served, path
+from h2grpc import wire as fr
+from h2grpc.connection import CONNECTION_WINDOW, STREAM_WINDOW
+from tests.h2grpc.clients import H2Client, StreamState, grpc_message
+from tests.h2grpc.conftest import H2Factory, Served, path
 
 OK = 0
 

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 
-from kvstore.server.transport import GrpcServer
-from tests.kvstore.server.transport.clients import H2Client, RawClient
+from h2grpc.server import GrpcServer
+from tests.h2grpc.clients import H2Client, RawClient
 
 SERVICE = "test.Echo"
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
-from kvstore.server.transport import headers as h
+from h2grpc import headers as h
 
 if TYPE_CHECKING:
-    from kvstore.server.transport.connection import Connection
+    from h2grpc.connection import Connection
 
-log = logging.getLogger("kvstore.server")
+log = logging.getLogger("h2grpc")
 
 Metadata = Sequence[tuple[str, str | bytes]]
 

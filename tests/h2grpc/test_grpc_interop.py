@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from tests.kvstore.server.transport.conftest import (
+from tests.h2grpc.conftest import (
     ABORT_CODE,
     ABORT_DETAILS,
     ABORT_TRAILERS,

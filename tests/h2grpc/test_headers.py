@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kvstore.server.transport import frames
-from kvstore.server.transport import headers as h
-from kvstore.server.transport.errors import ConnectionProtocolError
+from h2grpc import headers as h
+from h2grpc import wire as frames
+from h2grpc.errors import ConnectionProtocolError
 
 LENGTHS = [0, 1, 30, 126, 127, 128, 129, 254, 255, 256, 16_383, 16_384, 16_511, 100_000]
 

@@ -8,9 +8,8 @@ from collections.abc import Iterable, Sequence
 
 import hpack
 
-from kvstore.rpc.watch_codec import varint
-from kvstore.server.transport import frames
-from kvstore.server.transport.errors import ConnectionProtocolError
+from h2grpc import wire
+from h2grpc.errors import ConnectionProtocolError
 
 Header = tuple[bytes, bytes]
 
@@ -39,7 +38,7 @@ class RequestHeaderDecoder:
         try:
             headers: list[Header] = [(bytes(n), bytes(v)) for n, v in self._decoder.decode(block, raw=True)]
         except hpack.HPACKError as exc:
-            raise ConnectionProtocolError(frames.COMPRESSION_ERROR, f"bad header block: {exc}") from None
+            raise ConnectionProtocolError(wire.COMPRESSION_ERROR, f"bad header block: {exc}") from None
         entries = table.dynamic_entries
         if (entries[0] if entries else None) is not first or len(entries) != size or table.maxsize != max_size:
             # The block changed the table: its next copy must be decoded again (to change it
@@ -53,23 +52,8 @@ class RequestHeaderDecoder:
         return headers
 
 
-def table_size_update(size: int) -> bytes:
-    """A dynamic table size update (RFC 7541 section 6.3), to start a header block with."""
-    return _integer(size, 5, 0x20)
-
-
-def _integer(value: int, prefix_bits: int, first: int) -> bytes:
-    """HPACK integer (RFC 7541 section 5.1) with `first` holding the bits above the prefix."""
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes((first | value,))
-    return bytes((first | limit,)) + varint(value - limit)  # the rest: 7 bits a byte, low first
-
-
-def literal(name: bytes, value: bytes) -> bytes:
-    """A literal field without indexing and a new name: our responses leave the client's
-    decoding table alone, so no encoder state is needed."""
-    return b"\x00" + _integer(len(name), 7, 0) + name + _integer(len(value), 7, 0) + value
+literal = wire.hpack_literal
+table_size_update = wire.hpack_table_size_update
 
 
 def encode(headers: Iterable[Header]) -> bytes:

@@ -1,5 +1,5 @@
 """`GrpcServer`: listening sockets, connections, and a graceful stop; the same shape as the
-part of `grpc.aio.Server` that `kvstore.server.Server` uses."""
+part of `grpc.aio.Server` a server needs (ports, generic handlers, start, stop)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import grpc
 
-from kvstore.server.transport.connection import Connection
+from h2grpc.connection import Connection
 
 DEFAULT_MAX_CONCURRENT_STREAMS = 100_000
 

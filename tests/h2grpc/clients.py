@@ -16,7 +16,7 @@ import h2.events
 import h2.settings
 import hpack
 
-from kvstore.server.transport import frames as fr
+from h2grpc import wire as fr
 
 Header = tuple[bytes, bytes]
 

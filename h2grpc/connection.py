@@ -9,25 +9,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import grpc
 
-from kvstore.server.transport import frames as f
-from kvstore.server.transport import headers as h
-from kvstore.server.transport.call import ServerCall
-from kvstore.server.transport.errors import ConnectionProtocolError, StreamProtocolError
+from h2grpc import headers as h
+from h2grpc import wire as f
+from h2grpc.call import ServerCall
+from h2grpc.errors import ConnectionProtocolError, StreamProtocolError
 
 if TYPE_CHECKING:
-    from kvstore.server.transport.server import GrpcServer
+    from h2grpc.server import GrpcServer
 
-log = logging.getLogger("kvstore.server")
+log = logging.getLogger("h2grpc")
 
 STREAM_WINDOW = 1 << 20  # what each stream may send us before we return window
 CONNECTION_WINDOW = 1 << 24
 MAX_HEADER_LIST = 64 * 1024
 _RESET_MEMORY = 1024  # reset streams remembered, to ignore what the client sent before it heard
 _QUEUED_LIMIT = 16  # request messages a streaming call may have unread before its window stops
+
+
+@dataclass(slots=True)
+class PeerSettings:
+    """What the client told us in its SETTINGS frames (defaults until it does)."""
+
+    initial_window: int = f.DEFAULT_WINDOW
+    max_frame: int = f.DEFAULT_MAX_FRAME
 
 
 def _status_only(status: bytes) -> bytes:
@@ -40,7 +49,7 @@ class Connection(asyncio.Protocol):
         self._server = server
         self._loop = asyncio.get_running_loop()
         self.max_receive_message_length = server.max_receive_message_length
-        self.peer = f.PeerSettings()
+        self.peer = PeerSettings()
         self.peer_name = ""
         self.paused = False
         self.calls: dict[int, ServerCall] = {}
@@ -420,7 +429,7 @@ class Connection(asyncio.Protocol):
     def send_message(self, call: ServerCall, data: bytes) -> None:
         if not call.headers_sent:
             self.send_headers(call)
-        message = memoryview(b"\x00" + len(data).to_bytes(4, "big") + data)
+        message = memoryview(f.grpc_message(data))
         call.pending.append(message)
         call.pending_bytes += len(message)
         self._pump(call)

@@ -304,7 +304,7 @@ def running(*servers: _Subprocess) -> Iterator[None]:
 
 
 class KvsServer(_Subprocess):
-    """`python -m kvstore.cli serve` on 127.0.0.1; port 0 on first start, the same port after."""
+    """`python -m kvs serve` on 127.0.0.1; port 0 on first start, the same port after."""
 
     name = "kvs-serve"
 
@@ -322,7 +322,7 @@ class KvsServer(_Subprocess):
         return [
             sys.executable,
             "-m",
-            "kvstore.cli",
+            "kvs",
             "serve",
             "--data-dir",
             str(self.data_dir),

@@ -59,7 +59,7 @@ async def test_kvs_serve_grpcio_flag(tmp_path: Path) -> None:
     finally:
         await asyncio.to_thread(server.close)
     bad = subprocess.run(
-        [sys.executable, "-m", "kvstore.cli", "serve", "--grpc-server", "h3", "--data-dir", str(tmp_path / "x")],
+        [sys.executable, "-m", "kvs", "serve", "--grpc-server", "h3", "--data-dir", str(tmp_path / "x")],
         capture_output=True,
         text=True,
         timeout=60,

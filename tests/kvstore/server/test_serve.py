@@ -15,7 +15,7 @@ from tests.servers import REPO_ROOT, KvsServer
 
 P = b"/serve/"
 END = kvstore.prefix_range_end(P)
-SERVE = [sys.executable, "-m", "kvstore.cli", "serve"]
+SERVE = [sys.executable, "-m", "kvs", "serve"]
 
 
 async def test_sigterm_finishes_writes_and_exits_cleanly(tmp_path: Path) -> None:

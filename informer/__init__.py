@@ -1,7 +1,7 @@
 """client-go's tools/cache, util/workqueue and tools/leaderelection for asyncio.
 
 Informers talk to a server only through a `ListerWatcher` (informer/listwatch.py);
-`ResourceListerWatcher` works over any `kvstore.registry.ResourceClient`, embedded or
+`ResourceListerWatcher` works over any `apimachinery.client.ResourceClient`, embedded or
 remote, so a controller runs unchanged on either. Names follow client-go in snake_case.
 """
 
@@ -18,7 +18,7 @@ from informer.leaderelection import (
     LeaseLock,
 )
 from informer.lister import Lister, NamespaceLister
-from informer.listwatch import ListerWatcher, ListOptions, ResourceListerWatcher, WatchInterface
+from informer.listwatch import ListerWatcher, ListOptions, ResourceListerWatcher
 from informer.processor import ResourceEventHandler, ResourceEventHandlerFuncs
 from informer.reflector import Reflector
 from informer.shared_informer import SharedIndexInformer
@@ -75,7 +75,6 @@ __all__ = [
     "SharedIndexInformer",
     "SharedInformerFactory",
     "Store",
-    "WatchInterface",
     "default_controller_rate_limiter",
     "meta_namespace_index_func",
     "meta_namespace_key_func",

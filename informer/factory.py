@@ -8,7 +8,7 @@
     factory.lister(PODS).namespaced("default").list("app=web")
     await factory.shutdown()
 
-`client` is any `kvstore.registry.ResourceClient`: the embedded registry or the network
+`client` is any `apimachinery.client.ResourceClient`: the embedded registry or the network
 client, so controllers run unchanged on either (client-go's SharedInformerFactory over a
 clientset).
 """
@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 from typing import NamedTuple
 
+from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
 from informer.lister import Lister
 from informer.listwatch import ResourceListerWatcher
 from informer.shared_informer import SharedIndexInformer
 from informer.store import Indexers
 from informer.sync import wait_for_cache_sync
-from kvstore.registry.api import ResourceClient
 
 
 class _Key(NamedTuple):

@@ -1,7 +1,7 @@
 """The seam between informers and a server: list and watch one resource.
 
 `ListerWatcher` is all an informer needs. `ResourceListerWatcher` implements it over
-any `kvstore.registry.ResourceClient`, which covers both backends with one class: the
+any `apimachinery.client.ResourceClient`, which covers both backends with one class: the
 embedded registry (`Registry(kvstore.open(path))`) and the network client
 (`kvstore.connect(endpoint).resources`). A Kubernetes REST backend only has to provide
 the same two calls (`GET .../pods?limit=&continue=&resourceVersion=...` and the same
@@ -17,12 +17,12 @@ informer code does not change.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from apimachinery import watch
+from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
-from kvstore.registry.api import ResourceClient, ResourceEventStream
 
 Object = dict[str, Any]
 
@@ -45,22 +45,12 @@ class ListOptions:
         return replace(self, **changes)
 
 
-class WatchInterface(Protocol):
-    """A started watch: events until the server ends it or `stop()` is called."""
-
-    def stop(self) -> None: ...
-
-    def __aiter__(self) -> AsyncIterator[Object]: ...
-
-    async def __anext__(self) -> Object: ...
-
-
 class ListerWatcher(Protocol):
     """List and watch one resource (client-go's cache.ListerWatcher)."""
 
     async def list(self, options: ListOptions) -> Object: ...
 
-    async def watch(self, options: ListOptions) -> WatchInterface: ...
+    async def watch(self, options: ListOptions) -> watch.Interface: ...
 
 
 class ResourceListerWatcher:
@@ -97,7 +87,7 @@ class ResourceListerWatcher:
             resource_version_match=options.resource_version_match,
         )
 
-    async def watch(self, options: ListOptions) -> ResourceEventStream:
+    async def watch(self, options: ListOptions) -> watch.Interface:
         label, field = self._selectors(options)
         return await self.client.watch(
             self.gvr,

@@ -27,9 +27,9 @@ import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from apimachinery import errors, meta
+from apimachinery import errors, meta, watch
 from informer.backoff import Backoff
-from informer.listwatch import ListerWatcher, ListOptions, WatchInterface
+from informer.listwatch import ListerWatcher, ListOptions
 from informer.workqueue.clock import Clock, RealClock
 
 log = logging.getLogger("informer.reflector")
@@ -37,7 +37,6 @@ log = logging.getLogger("informer.reflector")
 Object = dict[str, Any]
 PAGE_SIZE = 500
 MIN_WATCH_TIMEOUT = 300.0  # seconds; each watch asks for a random timeout in [min, 2 * min)
-INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
 class ReflectorStore(Protocol):
@@ -195,7 +194,7 @@ class Reflector:
                 return items, meta.resource_version(page)
             options = options.with_(continue_=token, resource_version="")
 
-    async def _watch_list(self) -> WatchInterface:
+    async def _watch_list(self) -> watch.Interface:
         """A streaming list: replace with the initial events, then go on with the same watch."""
         options = ListOptions(
             resource_version=self.last_sync_resource_version if not self.last_sync_resource_version_unavailable else "",
@@ -209,11 +208,11 @@ class Reflector:
         try:
             async for event in w:
                 kind, obj = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
+                if kind == watch.ERROR:
                     raise errors.from_status(obj)
                 md = obj.get("metadata") or {}
-                if kind == "BOOKMARK":
-                    if (md.get("annotations") or {}).get(INITIAL_EVENTS_END) == "true":
+                if kind == watch.BOOKMARK:
+                    if (md.get("annotations") or {}).get(watch.INITIAL_EVENTS_END) == "true":
                         self.lists += 1
                         self.store.replace(list(items.values()), meta.resource_version(obj))
                         self.last_sync_resource_version = meta.resource_version(obj)
@@ -221,7 +220,7 @@ class Reflector:
                         return w
                     continue
                 key = (str(md.get("namespace", "")), str(md.get("name", "")))
-                if kind == "DELETED":
+                if kind == watch.DELETED:
                     items.pop(key, None)
                 else:
                     items[key] = obj
@@ -236,7 +235,7 @@ class Reflector:
     def _watch_timeout(self) -> float:
         return self.min_watch_timeout * (1.0 + self._rng.random())
 
-    async def _start_watch(self) -> WatchInterface:
+    async def _start_watch(self) -> watch.Interface:
         options = ListOptions(
             resource_version=self.last_sync_resource_version,
             allow_watch_bookmarks=True,
@@ -245,23 +244,23 @@ class Reflector:
         self.watches += 1
         return await self.lister_watcher.watch(options)
 
-    async def _watch_handler(self, w: WatchInterface) -> None:
+    async def _watch_handler(self, w: watch.Interface) -> None:
         store = self.store
         async for event in w:
             kind, obj = event.get("type"), event.get("object") or {}
-            if kind == "ERROR":
+            if kind == watch.ERROR:
                 err = errors.from_status(obj)
                 if isinstance(err, errors.GoneError | errors.ExpiredError):
                     log.info("%s: watch at %s: %s; relisting", self.name, self.last_sync_resource_version, err)
                     raise _Relist(str(err))
                 raise err
-            if kind == "ADDED":
+            if kind == watch.ADDED:
                 store.add(obj)
-            elif kind == "MODIFIED":
+            elif kind == watch.MODIFIED:
                 store.update(obj)
-            elif kind == "DELETED":
+            elif kind == watch.DELETED:
                 store.delete(obj)
-            elif kind != "BOOKMARK":
+            elif kind != watch.BOOKMARK:
                 raise errors.InternalError(f"unexpected watch event type {kind!r}")
             rv = meta.resource_version(obj)
             if rv:

@@ -2,7 +2,10 @@
 
 Code written against `KV` runs unchanged on `kvstore.open(path)` (in-process) and on
 `kvstore.connect(endpoint)` (a `kvs serve` or etcd server): the same method names,
-arguments, result records and exceptions.
+arguments, result records and exceptions. The resource layer's contract lives in
+`apimachinery` (`apimachinery.client.ResourceClient`, `apimachinery.watch.Interface`),
+where informers and controllers find it; the checks at the end of this module make mypy
+prove that both backends of each contract keep it.
 """
 
 from __future__ import annotations
@@ -128,9 +131,21 @@ class KV(Protocol):
 
 
 if TYPE_CHECKING:
+    from apimachinery import watch
+    from apimachinery.client import ResourceClient
     from kvstore.client import Client
+    from kvstore.client.resources import RemoteResourceWatch, ResourcesClient
+    from kvstore.registry import Registry, ResourceWatch
     from kvstore.store import Store
 
     def _both_conform(store: Store, client: Client) -> tuple[KV, KV]:
         """Checked by mypy: the embedded store and the network client are both a KV."""
         return store, client
+
+    def _both_serve_resources(registry: Registry, client: ResourcesClient) -> tuple[ResourceClient, ResourceClient]:
+        """Checked by mypy: the embedded registry and the network client are both a ResourceClient."""
+        return registry, client
+
+    def _both_watch(local: ResourceWatch, remote: RemoteResourceWatch) -> tuple[watch.Interface, watch.Interface]:
+        """Checked by mypy: both backends' resource watches are an apimachinery watch.Interface."""
+        return local, remote

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 import kvstore
+from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
-from kvstore.registry import Registry, ResourceClient
+from kvstore.registry import Registry
 from kvstore.server import Server
 
 

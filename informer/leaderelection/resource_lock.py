@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
-from kvstore.registry.api import ResourceClient
 
 LEASES = GroupVersionResource("coordination.k8s.io", "v1", "leases")
 

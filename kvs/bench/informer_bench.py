@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import kvstore
+from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
 from informer import ResourceEventHandlerFuncs, ResourceListerWatcher, SharedIndexInformer
 from kvs.bench.common import Config, Measured, config_map, fresh_dir, interleaved, log, planned
@@ -42,7 +43,7 @@ from kvs.bench.servers import ServerProcess, kvs_server
 from kvs.bench.stats import percentile
 from kvstore import PutRequest
 from kvstore.api import KV, Watch
-from kvstore.registry import Registry, ResourceClient, codec, keys
+from kvstore.registry import Registry, codec, keys
 
 SCENARIO = "informer"
 PODS = GroupVersionResource("", "v1", "pods")

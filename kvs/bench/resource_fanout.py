@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import kvstore
+from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
 from kvs.bench.common import Config, config_map, fresh_dir, interleaved, log, planned
 from kvs.bench.net_fanout import Worker, WorkerError, await_done, check_streams, collect_results, start_receivers
@@ -36,7 +37,7 @@ from kvs.bench.report import Figure
 from kvs.bench.servers import ServerProcess, kvs_server
 from kvs.bench.stats import percentile
 from kvstore.pb import resources_pb2, rpc_pb2
-from kvstore.registry import Registry, ResourceClient, keys
+from kvstore.registry import Registry, keys
 
 SCENARIO = "resource_fanout"
 CMS = GroupVersionResource("", "v1", "configmaps")

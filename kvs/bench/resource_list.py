@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import kvstore
+from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
 from kvs.bench import progress
 from kvs.bench.common import Config, by_mode, fresh_dir, log
 from kvs.bench.report import Figure
 from kvs.bench.servers import kvs_server
 from kvs.bench.stats import summarize
-from kvstore.registry import Registry, ResourceClient, keys
+from kvstore.registry import Registry, keys
 
 SCENARIO = "resource_list"
 PODS = GroupVersionResource("", "v1", "pods")

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import kvstore
+from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
 from kvs.bench.common import Config, by_mode, config_map, fresh_dir, interleaved, log, planned
 from kvs.bench.report import Figure
 from kvs.bench.servers import kvs_server
-from kvstore.registry import Registry, ResourceClient, codec
+from kvstore.registry import Registry, codec
 
 SCENARIO = "resource_write"
 CMS = GroupVersionResource("", "v1", "configmaps")

@@ -1,7 +1,7 @@
 """The resource API over gRPC: `kvstore.connect(endpoint).resources`.
 
 The same verbs, arguments, results and exceptions as the embedded `Registry`
-(kvstore/registry/api.py): objects go out and come back as JSON, a failed call raises
+(apimachinery/client.py): objects go out and come back as JSON, a failed call raises
 the `StatusError` the server's registry raised (Status in the `kvs-status-bin` trailer).
 Reads (get, list) are retried while the server is unavailable; writes are not, since
 one that reached the server may have been applied.
@@ -102,7 +102,7 @@ class RemoteResourceWatch:
 
 
 class ResourcesClient:
-    """kube-apiserver's verbs against a `kvs serve` (kvstore.registry.ResourceClient)."""
+    """kube-apiserver's verbs against a `kvs serve` (apimachinery.client.ResourceClient)."""
 
     def __init__(self, channel: grpc.aio.Channel, *, timeout: float | None = None) -> None:
         self._stub = resources_pb2_grpc.ResourcesStub(channel)  # type: ignore[no-untyped-call]

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from apimachinery.errors import BadRequestError, GoneError
 from apimachinery.schema import GroupVersionResource
+from apimachinery.watch import ADDED, BOOKMARK, DELETED, ERROR, INITIAL_EVENTS_END, MODIFIED
+from apimachinery.watch import Event as WatchEvent
 from kvstore.api import Watch
 from kvstore.errors import CompactedError
 from kvstore.messages import Event, EventType, prefix_range_end
@@ -36,11 +38,7 @@ from kvstore.registry.versions import parse_resource_version
 if TYPE_CHECKING:
     from kvstore.registry.registry import Registry
 
-ADDED, MODIFIED, DELETED, BOOKMARK, ERROR = "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"
-INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 DEFAULT_BOOKMARK_INTERVAL = 60.0
-
-WatchEvent = dict[str, Any]  # {"type": ..., "object": ...}, as on kube-apiserver's watch stream
 
 
 class RawEvent(NamedTuple):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from apimachinery.watch import EVENT_TYPES
 from h2grpc.wire import varint
 from kvstore.registry import codec
 from kvstore.registry.watch import RawEvent
 
-_TYPES = {t: b"\x0a" + varint(len(t)) + t.encode() for t in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")}
+_TYPES = {t: b"\x0a" + varint(len(t)) + t.encode() for t in EVENT_TYPES}
 
 
 def encode_event(event_type: str, obj_json: bytes) -> bytes:

@@ -9,7 +9,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from informer.listwatch import ListerWatcher, ListOptions, WatchInterface
+from apimachinery import watch
+from informer.listwatch import ListerWatcher, ListOptions
 from informer.sync import wait_for_cache_sync
 
 
@@ -25,14 +26,14 @@ class RecordingListerWatcher:
         self.watches: list[ListOptions] = []
         self.watch_gate = asyncio.Event()
         self.watch_gate.set()
-        self.current: WatchInterface | None = None
+        self.current: watch.Interface | None = None
         self.watch_started = asyncio.Event()
 
     async def list(self, options: ListOptions) -> dict[str, Any]:
         self.lists.append(options)
         return await self.inner.list(options)
 
-    async def watch(self, options: ListOptions) -> WatchInterface:
+    async def watch(self, options: ListOptions) -> watch.Interface:
         await self.watch_gate.wait()
         self.watches.append(options)
         w = await self.inner.watch(options)

@@ -8,10 +8,11 @@ import asyncio
 from typing import Any
 
 import kvstore
+from apimachinery.client import ResourceClient
 from apimachinery.errors import NotFoundError
 from apimachinery.schema import GroupVersionResource
 from informer import DeletedFinalStateUnknown, ResourceListerWatcher, SharedIndexInformer
-from kvstore.registry import Registry, ResourceClient
+from kvstore.registry import Registry
 from tests.informer.recording import until
 from tests.servers import KvsServer
 

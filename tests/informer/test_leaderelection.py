@@ -21,6 +21,7 @@ from typing import Any, cast
 import pytest
 
 import kvstore
+from apimachinery.client import ResourceClient
 from apimachinery.errors import AlreadyExistsError, ConflictError
 from informer.leaderelection import (
     JITTER_FACTOR,
@@ -38,7 +39,7 @@ from informer.leaderelection import (
 )
 from informer.leaderelection.clock import FAKE_EPOCH
 from informer.leaderelection.resource_lock import lease_spec_from_record, record_from_lease_spec
-from kvstore.registry import Registry, ResourceClient
+from kvstore.registry import Registry
 
 NS, NAME = "kube-system", "lock"
 

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 
 import kvstore
+from apimachinery import watch
+from apimachinery.client import ResourceClient
 from apimachinery.errors import BadRequestError, TooManyRequestsError
 from apimachinery.schema import GroupVersionResource
-from informer.listwatch import ListerWatcher, ListOptions, ResourceListerWatcher, WatchInterface
+from informer.listwatch import ListerWatcher, ListOptions, ResourceListerWatcher
 from informer.reflector import Reflector
 from informer.store import Indexer
-from kvstore.registry import ResourceClient
 from tests.informer.recording import RecordingListerWatcher, until
 
 CMS = GroupVersionResource("", "v1", "configmaps")
@@ -176,7 +177,7 @@ class NoStreamingLists:
     async def list(self, options: ListOptions) -> dict[str, Any]:
         return await self.inner.list(options)
 
-    async def watch(self, options: ListOptions) -> WatchInterface:
+    async def watch(self, options: ListOptions) -> watch.Interface:
         if options.send_initial_events is not None:
             raise BadRequestError("sendInitialEvents is not supported")
         return await self.inner.watch(options)
@@ -211,7 +212,7 @@ async def test_list_errors_back_off_doubling_from_800ms(store: kvstore.Store) ->
 class RefusesOnce(RecordingListerWatcher):
     """The first watch is answered 429 Too Many Requests (an overloaded server)."""
 
-    async def watch(self, options: ListOptions) -> WatchInterface:
+    async def watch(self, options: ListOptions) -> watch.Interface:
         if not self.watches:
             self.watches.append(options)
             raise TooManyRequestsError("too many requests, please try again later")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import kvstore
+from apimachinery.client import ResourceClient
 from apimachinery.errors import NotFoundError
 from apimachinery.schema import GroupVersionResource
 from informer.delta_fifo import DeletedFinalStateUnknown
@@ -17,7 +18,6 @@ from informer.listwatch import ResourceListerWatcher
 from informer.processor import ResourceEventHandlerFuncs
 from informer.shared_informer import SharedIndexInformer
 from informer.workqueue.clock import FakeClock
-from kvstore.registry import ResourceClient
 from tests.informer.recording import RecordingListerWatcher, until
 
 CMS = GroupVersionResource("", "v1", "configmaps")

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 import kvstore
+from apimachinery.client import ResourceClient
 from apimachinery.errors import BadRequestError, InvalidError, NotFoundError
 from apimachinery.schema import GroupVersionResource
 from kvstore.messages import prefix_range_end
-from kvstore.registry import Registry, ResourceClient
+from kvstore.registry import Registry
 
 CRDS = GroupVersionResource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 WIDGETS = GroupVersionResource("example.com", "v1", "widgets")

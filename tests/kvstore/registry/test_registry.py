@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 import kvstore
+from apimachinery.client import ResourceClient
 from apimachinery.errors import (
     AlreadyExistsError,
     BadRequestError,
@@ -19,7 +20,6 @@ from apimachinery.errors import (
     RequestEntityTooLargeError,
 )
 from apimachinery.schema import GroupVersionResource
-from kvstore.registry import ResourceClient
 
 PODS = GroupVersionResource("", "v1", "pods")
 CMS = GroupVersionResource("", "v1", "configmaps")

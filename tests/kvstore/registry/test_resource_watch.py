@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 import kvstore
+from apimachinery import watch
+from apimachinery.client import ResourceClient
 from apimachinery.errors import BadRequestError
 from apimachinery.schema import GroupVersionResource
-from kvstore.registry import ResourceClient, ResourceEventStream
 
 CMS = GroupVersionResource("", "v1", "configmaps")
 
@@ -19,7 +20,7 @@ def cm(name: str, labels: dict[str, str] | None = None, **data: str) -> dict[str
     return {"metadata": {"name": name, "labels": labels or {}}, "data": data}
 
 
-async def take(w: ResourceEventStream, n: int) -> list[tuple[str, str, str]]:
+async def take(w: watch.Interface, n: int) -> list[tuple[str, str, str]]:
     """The next n events as (type, name, resourceVersion)."""
     out = []
     for _ in range(n):

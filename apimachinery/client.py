@@ -1,35 +1,28 @@
-"""The resource API: one interface for the embedded registry and the network client.
+"""The resource client contract: kube-apiserver's verbs, one interface for every backend.
 
-Code written against `ResourceClient` runs unchanged on `Registry(kvstore.open(path))`
-(in-process) and on `kvstore.connect(endpoint).resources` (a `kvs serve`): the same
-verbs as kube-apiserver's, keyed by group/version/resource, namespace and name, the
-same `Status` exceptions (apimachinery.errors), and watch events as
-`{"type": ..., "object": ...}` dicts.
+Code written against `ResourceClient` runs unchanged on the embedded registry
+(`kvstore.registry.Registry(kvstore.open(path))`), on the network client
+(`kvstore.connect(endpoint).resources`, a `kvs serve`), and on any other backend that
+keeps the contract: the same verbs as kube-apiserver's, keyed by group/version/resource,
+namespace and name; objects as JSON-shaped dicts; failures as the `Status` exceptions of
+`apimachinery.errors`; watches as `apimachinery.watch.Interface`. `informer/` and
+`controllers/` see only this, never a store (client-go's dynamic client plays the role).
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
+from apimachinery import watch
 from apimachinery.schema import GroupVersionResource
 
 Object = dict[str, Any]
 
 
-class ResourceEventStream(Protocol):
-    """A started watch: iterate it for events; `stop()` ends the iteration."""
-
-    def stop(self) -> None: ...
-
-    def __aiter__(self) -> AsyncIterator[Object]: ...
-
-    async def __anext__(self) -> Object: ...
-
-
 class ResourceClient(Protocol):
-    """kube-apiserver's verbs on one store (kvstore/registry/registry.py has the rules)."""
+    """kube-apiserver's verbs on one server's resources (kvstore/registry/registry.py has the rules)."""
 
     async def create(self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str = "") -> Object: ...
 
@@ -101,4 +94,4 @@ class ResourceClient(Protocol):
         allow_watch_bookmarks: bool = False,
         send_initial_events: bool | None = None,
         timeout_seconds: float = 0,
-    ) -> ResourceEventStream: ...
+    ) -> watch.Interface: ...

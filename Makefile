@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache  # the layers (docs/architecture.md)
 
 # The tests drive etcdctl and a real etcd: Debian's etcd-client and etcd-server.
 deps:
@@ -41,4 +42,4 @@ bench: $(STAMP)
 	$(BIN)/kvs bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import grpc
 
 from kvstore.client.resources import ResourcesClient
-from kvstore.client.retry import retry_while_unavailable
+from kvstore.client.retry import channel_options, retry_while_unavailable
 from kvstore.client.watch import RemoteWatcher, WatchManager, watch_filters
 from kvstore.errors import (
     CorruptionError,
@@ -94,8 +94,7 @@ class Client:
                 ("grpc.max_send_message_length", 2**31 - 1),
                 ("grpc.lb_policy_name", "pick_first"),
                 ("grpc.keepalive_time_ms", 30_000),
-                ("grpc.initial_reconnect_backoff_ms", 50),
-                ("grpc.max_reconnect_backoff_ms", 1000),
+                *channel_options(),  # reconnect with the client's one backoff policy
                 # Its own TCP connection, like a clientv3 Client: grpc would otherwise share one
                 # connection between every channel of the process to the same address.
                 ("grpc.use_local_subchannel_pool", 1),

@@ -12,22 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, cast
 
 import grpc
 
+from kvstore.client.retry import Backoff
 from kvstore.errors import CompactedError, KVError
 from kvstore.messages import Event, WatchFilterType, WatchResponse
 from kvstore.pb import rpc_pb2
 from kvstore.rpc.convert import event_from_pb, header_from_pb
 
 log = logging.getLogger("kvstore.client")
-
-_BACKOFF_START = 0.05
-_BACKOFF_MAX = 2.0
 
 
 class RemoteWatcher:
@@ -184,7 +181,7 @@ class WatchManager:
     # ------------------------------------------------------------ the stream
 
     async def _run(self) -> None:
-        backoff = _BACKOFF_START
+        backoff = Backoff()
         first = True
         while not self._closed:
             call = self._stub.Watch(wait_for_ready=True)
@@ -201,7 +198,7 @@ class WatchManager:
             writer = asyncio.create_task(self._write(call, self._outbox))
             try:
                 async for msg in call:
-                    backoff = _BACKOFF_START
+                    backoff.reset()
                     self._dispatch(msg)
                 if self._closed:
                     return
@@ -213,8 +210,7 @@ class WatchManager:
                 log.info("watch stream broke (%s); reconnecting", _describe(exc))
             finally:
                 writer.cancel()
-            await asyncio.sleep(backoff * (1 + random.random()))
-            backoff = min(backoff * 2, _BACKOFF_MAX)
+            await asyncio.sleep(backoff.next_delay())
 
     async def _write(self, call: Any, outbox: asyncio.Queue[rpc_pb2.WatchRequest | None]) -> None:
         with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError):

@@ -12,7 +12,6 @@ import grpc
 
 from kvstore.pb import rpc_pb2
 from kvstore.rpc.convert import header_to_pb
-from kvstore.server.rpc_errors import unary
 from kvstore.store import Store
 
 _SINGLE_NODE = "etcdserver: membership changes need a cluster; this server runs a single member"
@@ -34,7 +33,6 @@ class ClusterService:
         m = self.member
         return [rpc_pb2.Member(ID=self.store.member_id, name=m.name, peerURLs=m.peer_urls, clientURLs=m.client_urls)]
 
-    @unary
     async def MemberList(
         self, request: rpc_pb2.MemberListRequest, context: grpc.aio.ServicerContext
     ) -> rpc_pb2.MemberListResponse:

@@ -6,7 +6,6 @@ import grpc
 
 from kvstore.pb import rpc_pb2
 from kvstore.rpc import convert
-from kvstore.server.rpc_errors import unary
 from kvstore.store import Store
 
 
@@ -14,7 +13,6 @@ class KVService:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    @unary
     async def Range(self, request: rpc_pb2.RangeRequest, context: grpc.aio.ServicerContext) -> rpc_pb2.RangeResponse:
         r = request
         resp = await self.store.range(
@@ -34,7 +32,6 @@ class KVService:
         )
         return convert.range_response_to_pb(resp)
 
-    @unary
     async def Put(self, request: rpc_pb2.PutRequest, context: grpc.aio.ServicerContext) -> rpc_pb2.PutResponse:
         r = request
         resp = await self.store.put(
@@ -47,20 +44,17 @@ class KVService:
         )
         return convert.put_response_to_pb(resp)
 
-    @unary
     async def DeleteRange(
         self, request: rpc_pb2.DeleteRangeRequest, context: grpc.aio.ServicerContext
     ) -> rpc_pb2.DeleteRangeResponse:
         resp = await self.store.delete_range(request.key, request.range_end, prev_kv=request.prev_kv)
         return convert.delete_response_to_pb(resp)
 
-    @unary
     async def Txn(self, request: rpc_pb2.TxnRequest, context: grpc.aio.ServicerContext) -> rpc_pb2.TxnResponse:
         txn = convert.txn_from_pb(request)
         resp = await self.store.txn(txn.compare, txn.success, txn.failure)
         return convert.txn_response_to_pb(resp)
 
-    @unary
     async def Compact(
         self, request: rpc_pb2.CompactionRequest, context: grpc.aio.ServicerContext
     ) -> rpc_pb2.CompactionResponse:

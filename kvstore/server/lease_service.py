@@ -6,10 +6,8 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from kvstore.errors import KVError
 from kvstore.pb import rpc_pb2
 from kvstore.rpc.convert import header_to_pb
-from kvstore.server.rpc_errors import abort_internal, abort_with, unary
 from kvstore.store import Store
 
 
@@ -17,14 +15,12 @@ class LeaseService:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    @unary
     async def LeaseGrant(
         self, request: rpc_pb2.LeaseGrantRequest, context: grpc.aio.ServicerContext
     ) -> rpc_pb2.LeaseGrantResponse:
         resp = await self.store.lease_grant(request.TTL, request.ID)
         return rpc_pb2.LeaseGrantResponse(header=header_to_pb(resp.header), ID=resp.id, TTL=resp.ttl)
 
-    @unary
     async def LeaseRevoke(
         self, request: rpc_pb2.LeaseRevokeRequest, context: grpc.aio.ServicerContext
     ) -> rpc_pb2.LeaseRevokeResponse:
@@ -35,18 +31,10 @@ class LeaseService:
         self, request_iterator: AsyncIterator[rpc_pb2.LeaseKeepAliveRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[rpc_pb2.LeaseKeepAliveResponse]:
         """One response per request: the renewed TTL, or TTL 0 for a lease that is gone."""
-        try:
-            async for request in request_iterator:
-                resp = await self.store.lease_keep_alive(request.ID)
-                yield rpc_pb2.LeaseKeepAliveResponse(header=header_to_pb(resp.header), ID=resp.id, TTL=resp.ttl)
-        except KVError as err:
-            await abort_with(context, err)
-        except (grpc.aio.AbortError, grpc.aio.UsageError):
-            raise
-        except Exception as exc:
-            await abort_internal(context, exc)
+        async for request in request_iterator:
+            resp = await self.store.lease_keep_alive(request.ID)
+            yield rpc_pb2.LeaseKeepAliveResponse(header=header_to_pb(resp.header), ID=resp.id, TTL=resp.ttl)
 
-    @unary
     async def LeaseTimeToLive(
         self, request: rpc_pb2.LeaseTimeToLiveRequest, context: grpc.aio.ServicerContext
     ) -> rpc_pb2.LeaseTimeToLiveResponse:
@@ -55,7 +43,6 @@ class LeaseService:
             header=header_to_pb(resp.header), ID=resp.id, TTL=resp.ttl, grantedTTL=resp.granted_ttl, keys=resp.keys
         )
 
-    @unary
     async def LeaseLeases(
         self, request: rpc_pb2.LeaseLeasesRequest, context: grpc.aio.ServicerContext
     ) -> rpc_pb2.LeaseLeasesResponse:

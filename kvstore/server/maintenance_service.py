@@ -9,10 +9,8 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from kvstore.errors import KVError
 from kvstore.pb import rpc_pb2
 from kvstore.rpc.convert import header_to_pb
-from kvstore.server.rpc_errors import abort_internal, abort_with, unary
 from kvstore.store import Store
 
 _CHUNK = 32 * 1024  # etcd's snapshot chunk size
@@ -22,7 +20,6 @@ class MaintenanceService:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    @unary
     async def Status(self, request: rpc_pb2.StatusRequest, context: grpc.aio.ServicerContext) -> rpc_pb2.StatusResponse:
         s = await self.store.status()
         return rpc_pb2.StatusResponse(
@@ -38,12 +35,10 @@ class MaintenanceService:
             isLearner=s.is_learner,
         )
 
-    @unary
     async def HashKV(self, request: rpc_pb2.HashKVRequest, context: grpc.aio.ServicerContext) -> rpc_pb2.HashKVResponse:
         h = await self.store.hash_kv(request.revision)
         return rpc_pb2.HashKVResponse(header=header_to_pb(h.header), hash=h.hash, compact_revision=h.compact_revision)
 
-    @unary
     async def Hash(self, request: rpc_pb2.HashRequest, context: grpc.aio.ServicerContext) -> rpc_pb2.HashResponse:
         h = await self.store.hash_kv(0)
         return rpc_pb2.HashResponse(header=header_to_pb(h.header), hash=h.hash)
@@ -52,31 +47,22 @@ class MaintenanceService:
         self, request: rpc_pb2.SnapshotRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[rpc_pb2.SnapshotResponse]:
         """The database file in chunks, then its SHA-256 as the last blob, as etcd sends it."""
-        try:
-            header = header_to_pb(self.store.header())
-            loop = asyncio.get_running_loop()
-            async with self.store.snapshot_file() as path:
-                remaining = os.path.getsize(path)
-                digest = hashlib.sha256()
-                with open(path, "rb") as f:
-                    while chunk := await loop.run_in_executor(None, f.read, _CHUNK):
-                        remaining -= len(chunk)
-                        digest.update(chunk)
-                        yield rpc_pb2.SnapshotResponse(header=header, remaining_bytes=remaining + 32, blob=chunk)
-            yield rpc_pb2.SnapshotResponse(header=header, remaining_bytes=0, blob=digest.digest())
-        except KVError as err:
-            await abort_with(context, err)
-        except (grpc.aio.AbortError, grpc.aio.UsageError):
-            raise
-        except Exception as exc:
-            await abort_internal(context, exc)
+        header = header_to_pb(self.store.header())
+        loop = asyncio.get_running_loop()
+        async with self.store.snapshot_file() as path:
+            remaining = os.path.getsize(path)
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                while chunk := await loop.run_in_executor(None, f.read, _CHUNK):
+                    remaining -= len(chunk)
+                    digest.update(chunk)
+                    yield rpc_pb2.SnapshotResponse(header=header, remaining_bytes=remaining + 32, blob=chunk)
+        yield rpc_pb2.SnapshotResponse(header=header, remaining_bytes=0, blob=digest.digest())
 
-    @unary
     async def Alarm(self, request: rpc_pb2.AlarmRequest, context: grpc.aio.ServicerContext) -> rpc_pb2.AlarmResponse:
         # The LMDB map grows by itself, so there is no NOSPACE alarm to raise; nothing is ever armed.
         return rpc_pb2.AlarmResponse(header=header_to_pb(self.store.header()), alarms=[])
 
-    @unary
     async def Defragment(
         self, request: rpc_pb2.DefragmentRequest, context: grpc.aio.ServicerContext
     ) -> rpc_pb2.DefragmentResponse:

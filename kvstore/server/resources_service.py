@@ -1,9 +1,10 @@
 """kvsresourcespb.Resources: the registry's verbs over gRPC, objects as JSON bytes.
 
-Every verb decodes its request, calls the `Registry` and answers the object as JSON; a
-`StatusError` ends the call with its gRPC code and the `Status` in a trailer
-(kvstore/rpc/api_status.py), a store error is translated to the Status kube-apiserver
-would give, and anything unexpected is a logged 500: the server keeps serving others.
+Every verb takes its parsed request, calls the `Registry` and answers the object as JSON.
+Errors are answered by `handlers.kube_status`, as for every service: a `StatusError`
+ends the call with its gRPC code and the `Status` in a trailer (kvstore/rpc/api_status.py),
+a store error becomes the Status kube-apiserver would give, and anything unexpected is a
+logged 500: the server keeps serving others.
 The registry bootstraps (default namespaces, stored CRDs) on the first call, so a
 server only used as an etcd never sees resource keys written.
 """
@@ -12,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -21,15 +21,12 @@ import grpc
 from apimachinery import errors
 from apimachinery.schema import GroupVersionResource
 from h2grpc.wire import varint
-from kvstore.errors import KVError, MalformedRequestError
 from kvstore.pb import resources_pb2 as pb
 from kvstore.registry import Registry, codec
-from kvstore.rpc.api_status import WATCH_ESTABLISHED, to_grpc
+from kvstore.rpc.api_status import WATCH_ESTABLISHED
 from kvstore.rpc.resource_watch_codec import EventBytesCache
-from kvstore.server.registry import parse
+from kvstore.server.handlers import Method, kube_status, service_handler
 from kvstore.server.send_gate import SendGate
-
-log = logging.getLogger("kvstore.server")
 
 SERVICE = "kvsresourcespb.Resources"
 
@@ -50,22 +47,10 @@ def _object(data: bytes, field: str = "object") -> dict[str, Any]:
     return obj
 
 
-def _status_error(exc: BaseException) -> errors.StatusError:
-    if isinstance(exc, errors.StatusError):
-        return exc
-    if isinstance(exc, KVError):
-        return errors.InternalError(f"storage error: {exc.message}")
-    log.error("unexpected error serving a resource call", exc_info=exc)
-    return errors.InternalError("an error on the server has prevented the request from succeeding")
-
-
-async def _abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
-    code, message, trailers = to_grpc(_status_error(exc))
-    await context.abort(code, message, trailers)
-
-
-def _as_is(data: bytes) -> bytes:
-    return data
+def _object_response(obj: dict[str, Any]) -> bytes:
+    """ObjectResponse{object}, encoded without a copy into a message."""
+    data = codec.to_json(obj)
+    return b"\x0a" + varint(len(data)) + data
 
 
 class ResourcesService:
@@ -87,11 +72,11 @@ class ResourcesService:
 
     # ------------------------------------------------------------ unary verbs
 
-    async def create(self, req: pb.CreateRequest) -> dict[str, Any]:
+    async def create(self, req: pb.CreateRequest, context: grpc.aio.ServicerContext) -> dict[str, Any]:
         reg = await self._ready()
         return await reg.create(_gvr(req.ref), _object(req.object), req.ref.namespace)
 
-    async def get(self, req: pb.GetRequest) -> dict[str, Any]:
+    async def get(self, req: pb.GetRequest, context: grpc.aio.ServicerContext) -> dict[str, Any]:
         reg, ref = await self._ready(), req.ref
         if ref.subresource == "scale":
             return await reg.get_scale(_gvr(ref), ref.name, ref.namespace)
@@ -99,7 +84,7 @@ class ResourcesService:
             raise errors.NotFoundError(f"the server could not find the requested resource ({ref.subresource})")
         return await reg.get(_gvr(ref), ref.name, ref.namespace, resource_version=req.resource_version)
 
-    async def list(self, req: pb.ListRequest) -> dict[str, Any]:
+    async def list(self, req: pb.ListRequest, context: grpc.aio.ServicerContext) -> dict[str, Any]:
         reg = await self._ready()
         return await reg.list(
             _gvr(req.ref),
@@ -112,7 +97,7 @@ class ResourcesService:
             resource_version_match=req.resource_version_match,
         )
 
-    async def update(self, req: pb.UpdateRequest) -> dict[str, Any]:
+    async def update(self, req: pb.UpdateRequest, context: grpc.aio.ServicerContext) -> dict[str, Any]:
         reg, ref = await self._ready(), req.ref
         obj = _object(req.object)
         md = obj.get("metadata")
@@ -122,13 +107,13 @@ class ResourcesService:
             obj.setdefault("metadata", {})["name"] = ref.name
         return await reg.update(_gvr(ref), obj, ref.namespace, subresource=ref.subresource)
 
-    async def patch(self, req: pb.PatchRequest) -> dict[str, Any]:
+    async def patch(self, req: pb.PatchRequest, context: grpc.aio.ServicerContext) -> dict[str, Any]:
         reg, ref = await self._ready(), req.ref
         return await reg.patch(
             _gvr(ref), ref.name, req.patch_type, req.patch, ref.namespace, subresource=ref.subresource
         )
 
-    async def delete(self, req: pb.DeleteRequest) -> dict[str, Any]:
+    async def delete(self, req: pb.DeleteRequest, context: grpc.aio.ServicerContext) -> dict[str, Any]:
         reg, ref = await self._ready(), req.ref
         pre = {}
         if req.precondition_uid:
@@ -139,7 +124,9 @@ class ResourcesService:
             _gvr(ref), ref.name, ref.namespace, preconditions=pre, propagation_policy=req.propagation_policy
         )
 
-    async def delete_collection(self, req: pb.DeleteCollectionRequest) -> dict[str, Any]:
+    async def delete_collection(
+        self, req: pb.DeleteCollectionRequest, context: grpc.aio.ServicerContext
+    ) -> dict[str, Any]:
         reg = await self._ready()
         return await reg.delete_collection(
             _gvr(req.ref),
@@ -151,25 +138,20 @@ class ResourcesService:
 
     # ------------------------------------------------------------ watch
 
-    async def watch(self, data: bytes, context: grpc.aio.ServicerContext) -> None:
+    async def watch(self, req: pb.WatchRequest, context: grpc.aio.ServicerContext) -> None:
         """Stream events; under load one response carries every event ready (SendGate pacing)."""
-        try:
-            req = _parse(pb.WatchRequest, data)
-            reg = await self._ready()
-            rw = await reg.watch(
-                _gvr(req.ref),
-                req.ref.namespace,
-                label_selector=req.label_selector,
-                field_selector=req.field_selector,
-                resource_version=req.resource_version,
-                resource_version_match=req.resource_version_match,
-                allow_watch_bookmarks=req.allow_watch_bookmarks,
-                send_initial_events=req.send_initial_events if req.HasField("send_initial_events") else None,
-                timeout_seconds=req.timeout_seconds,
-            )
-        except Exception as exc:
-            await _abort(context, exc)
-            return
+        reg = await self._ready()
+        rw = await reg.watch(
+            _gvr(req.ref),
+            req.ref.namespace,
+            label_selector=req.label_selector,
+            field_selector=req.field_selector,
+            resource_version=req.resource_version,
+            resource_version_match=req.resource_version_match,
+            allow_watch_bookmarks=req.allow_watch_bookmarks,
+            send_initial_events=req.send_initial_events if req.HasField("send_initial_events") else None,
+            timeout_seconds=req.timeout_seconds,
+        )
         try:
             await context.send_initial_metadata(((WATCH_ESTABLISHED, "1"),))  # the client waits for it
         except BaseException:
@@ -198,7 +180,7 @@ class ResourcesService:
     # ------------------------------------------------------------ registration
 
     def handler(self) -> grpc.GenericRpcHandler:
-        unary: dict[str, tuple[Any, Callable[[Any], Awaitable[dict[str, Any]]]]] = {
+        unary: dict[str, tuple[Any, Callable[[Any, grpc.aio.ServicerContext], Any]]] = {
             "Create": (pb.CreateRequest, self.create),
             "Get": (pb.GetRequest, self.get),
             "List": (pb.ListRequest, self.list),
@@ -207,27 +189,7 @@ class ResourcesService:
             "Delete": (pb.DeleteRequest, self.delete),
             "DeleteCollection": (pb.DeleteCollectionRequest, self.delete_collection),
         }
-        handlers = {name: _unary(cls, fn) for name, (cls, fn) in unary.items()}
-        handlers["Watch"] = grpc.unary_stream_rpc_method_handler(self.watch, response_serializer=_as_is)
-        return grpc.method_handlers_generic_handler(SERVICE, handlers)
-
-
-def _parse(cls: Any, data: bytes) -> Any:
-    """The request, or a 400 naming its message type (the etcd services answer INVALID_ARGUMENT)."""
-    try:
-        return parse(cls, data)
-    except MalformedRequestError as exc:
-        raise errors.BadRequestError(exc.message) from None
-
-
-def _unary(cls: Any, fn: Callable[[Any], Awaitable[dict[str, Any]]]) -> grpc.RpcMethodHandler:
-    async def handle(data: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        try:
-            obj = await fn(_parse(cls, data))
-        except Exception as exc:
-            await _abort(context, exc)
-            raise AssertionError("unreachable: context.abort raises") from None
-        data = codec.to_json(obj)
-        return b"\x0a" + varint(len(data)) + data  # ObjectResponse{object}, without a copy into a message
-
-    return grpc.unary_unary_rpc_method_handler(handle, response_serializer=_as_is)
+        methods = {name: Method(fn, cls, _object_response) for name, (cls, fn) in unary.items()}
+        # The watch writes its own pre-encoded responses, paced by the SendGate.
+        methods["Watch"] = Method(self.watch, pb.WatchRequest, response_streaming=True)
+        return service_handler(SERVICE, methods, kube_status)

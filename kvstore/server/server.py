@@ -13,10 +13,10 @@ from h2grpc.server import GrpcServer
 from kvstore.registry import Registry
 from kvstore.registry.watch import DEFAULT_BOOKMARK_INTERVAL
 from kvstore.server.cluster_service import ClusterService, MemberInfo
+from kvstore.server.handlers import etcd_service_handler
 from kvstore.server.kv_service import KVService
 from kvstore.server.lease_service import LeaseService
 from kvstore.server.maintenance_service import MaintenanceService
-from kvstore.server.registry import service_handler
 from kvstore.server.resources_service import ResourcesService
 from kvstore.server.send_gate import (
     DEFAULT_MAX_PACE,
@@ -126,10 +126,10 @@ class Server:
         member = MemberInfo(self.name, [], self._advertise or bound)
         server.add_generic_rpc_handlers(
             (
-                service_handler("KV", KVService(self.store)),
-                service_handler("Lease", LeaseService(self.store)),
-                service_handler("Cluster", ClusterService(self.store, member)),
-                service_handler("Maintenance", MaintenanceService(self.store)),
+                etcd_service_handler("KV", KVService(self.store)),
+                etcd_service_handler("Lease", LeaseService(self.store)),
+                etcd_service_handler("Cluster", ClusterService(self.store, member)),
+                etcd_service_handler("Maintenance", MaintenanceService(self.store)),
                 self.watch.handler(),
                 self.resources.handler(),
             )

@@ -1,17 +1,14 @@
-"""etcdserverpb.Watch, registered by hand so responses can be written as pre-encoded bytes."""
+"""etcdserverpb.Watch: one `WatchStream` per call, writing pre-encoded responses."""
 
 from __future__ import annotations
 
 import grpc
 
 from kvstore.rpc.watch_codec import EventBlobCache
+from kvstore.server.handlers import Method, etcd_status, service_handler
 from kvstore.server.send_gate import SendGate
 from kvstore.server.watch_stream import WatchStream
 from kvstore.store import Store
-
-
-def _as_is(data: bytes) -> bytes:
-    return data
 
 
 class WatchService:
@@ -32,5 +29,6 @@ class WatchService:
             self.gate.streams -= 1
 
     def handler(self) -> grpc.GenericRpcHandler:
-        method = grpc.stream_stream_rpc_method_handler(self.watch, response_serializer=_as_is)
-        return grpc.method_handlers_generic_handler("etcdserverpb.Watch", {"Watch": method})
+        # Requests stay bytes (the stream parses them); responses are written pre-encoded.
+        watch = Method(self.watch, request_streaming=True, response_streaming=True)
+        return service_handler("etcdserverpb.Watch", {"Watch": watch}, etcd_status)

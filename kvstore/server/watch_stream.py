@@ -24,8 +24,7 @@ from kvstore.errors import CompactedError, KVError
 from kvstore.messages import WatchFilterType
 from kvstore.pb import rpc_pb2
 from kvstore.rpc.watch_codec import EventBlobCache, encode_header, watch_response
-from kvstore.server.registry import parse
-from kvstore.server.rpc_errors import abort_with
+from kvstore.server.handlers import parse
 from kvstore.server.send_gate import SendGate
 from kvstore.store import Store
 from kvstore.watch.watcher import BatchKind, Watcher
@@ -196,7 +195,7 @@ class WatchStream:
                 continue
             if self._closing:
                 if self.error is not None:
-                    await abort_with(context, self.error)
+                    raise self.error  # answered with etcd's status by the handler
                 return
             self._wakeup = loop.create_future()
             try:

@@ -54,8 +54,8 @@ from kvs.bench.net_worker import ETCD_WATCH, OPEN_WINDOW, StreamResult, connecti
 from kvs.bench.pacing import paced_events, schedule, write_paced
 from kvs.bench.report import Extra, Figure
 from kvs.bench.servers import (
+    ServerError,
     ServerProcess,
-    ServerStartError,
     child_env,
     etcd_server,
     etcd_version,
@@ -753,7 +753,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
         if etcd:
             try:
                 etcd_proc = stack.enter_context(etcd_server(cfg, etcd, version))
-            except ServerStartError as exc:
+            except ServerError as exc:
                 notes.append(f"net fan-out: the etcd comparison was skipped: etcd did not start: {exc}")
                 skipped = len(cfg.net_watchers) + len(cfg.fanout_rates)
                 progress.current().advance(planned(skipped, cfg.net_repeat))  # planned_runs counted them

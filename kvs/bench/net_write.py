@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import kvstore
 from kvs.bench.common import Config, bench_value, interleaved, log, planned, plural
 from kvs.bench.report import Figure
-from kvs.bench.servers import ServerProcess, ServerStartError, etcd_server, etcd_version, find_etcd, kvs_server
+from kvs.bench.servers import ServerError, ServerProcess, etcd_server, etcd_version, find_etcd, kvs_server
 from kvs.bench.store_write import size_name
 
 SCENARIO = "net_write"
@@ -121,7 +121,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
         try:
             with etcd_server(cfg, etcd, version) as server:
                 return asyncio.run(_over_network(server, writers, cfg.net_connections, seconds, bench_value(size)))
-        except ServerStartError as exc:
+        except ServerError as exc:
             etcd_failed.append(str(exc))
             return NetWriteRun(0, 0.0)
 

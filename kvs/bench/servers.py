@@ -1,40 +1,59 @@
-"""Servers for the network benchmarks: `kvs serve` and a real etcd, as subprocesses on loopback.
+"""Servers as subprocesses on 127.0.0.1: `kvs serve` and a real etcd, for the benchmarks and the tests.
 
-Each server gets a fresh temporary data directory and a log file next to it, listens on
-127.0.0.1 on a free port, and is stopped (SIGTERM, then SIGKILL) and removed when its
-`with` block ends, whatever happens inside. A server counts as up once a put through
-`kvstore.connect()` succeeds. Its CPU time (user + system, every thread) is read from
-/proc/<pid>/stat.
+    with KvsServer() as kvs:                 # or EtcdServer(); a temporary data dir unless given one
+        client = kvstore.connect(kvs.endpoint)
+        kvs.restart()                        # same data dir, same port: clients reconnect
+        kvs.cpu_seconds()                    # user + system CPU of the process so far
+
+Every wait is bounded and driven by what the process prints (or, for etcd, by a Status
+call that waits for the connection); nothing sleeps a fixed time. A server's process is
+killed on `stop()`, on leaving the `with` block and, as a last resort, at interpreter
+exit. The test suite uses these same classes (tests/servers.py adds etcdctl).
 """
 
 from __future__ import annotations
 
-import asyncio
+import atexit
+import collections
 import contextlib
 import os
+import queue
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Self
+
+import grpc
 
 import h2grpc
 import kvs
 import kvstore
 from kvs.bench.common import Config, fresh_dir
 
-READY_TIMEOUT = 30.0  # seconds a server gets to come up
-STOP_TIMEOUT = 10.0  # seconds it gets to exit after SIGTERM, before SIGKILL
-_KVS_READY = re.compile(r"ready to serve client requests on http://(\S+?)[ ,]")
+READY_TIMEOUT = 60.0  # seconds a server gets to start serving
+STOP_TIMEOUT = 10.0  # seconds a server gets to exit after SIGTERM before SIGKILL
+
+_INSTALL_HINT = (
+    "{name} is not installed: install Debian's etcd-server and etcd-client packages "
+    "(`apt-get install etcd-server etcd-client`; `make test` installs them)"
+)
+_KVS_READY = re.compile(r"kvs serve: ready to serve client requests on (http://\S+?)[,\s]")
 _TCP_ESTABLISHED = "01"
 
 
-class ServerStartError(RuntimeError):
-    """A server did not come up; the message ends with the tail of its log."""
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (bind port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -59,13 +78,6 @@ def established_connections(port: int) -> int:
             if len(parts) > 3 and parts[3] == _TCP_ESTABLISHED and int(parts[1].rsplit(":", 1)[1], 16) == port:
                 n += 1
     return n
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (the usual small race: the server may lose it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def find_etcd() -> str | None:
@@ -98,40 +110,6 @@ def child_env() -> dict[str, str]:
     return env
 
 
-@dataclass
-class ServerProcess:
-    """A running server: its name, its endpoint (host:port) and its process."""
-
-    name: str  # "kvs serve" or "etcd 3.4.23"
-    endpoint: str
-    proc: subprocess.Popen[bytes]
-    log_path: str
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def port(self) -> int:
-        return int(self.endpoint.rsplit(":", 1)[1])
-
-    def cpu_seconds(self) -> float:
-        return process_cpu_seconds(self.pid)
-
-    def connections(self) -> int:
-        return established_connections(self.port)
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM, wait, then SIGKILL: the process is gone when this returns."""
     if proc.poll() is not None:
@@ -146,102 +124,387 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-async def _probe(server: ServerProcess, deadline: float) -> str:
-    """Put a key until it works; "" once it did, else the last error."""
-    error = "no answer"
-    client = kvstore.connect(server.endpoint, timeout=2.0)
-    try:
-        while time.monotonic() < deadline and server.proc.poll() is None:
+class LineReader:
+    """Reads a text pipe on a daemon thread, one line at a time.
+
+    Lines wait in a queue for `next_line()` while `collect` is true; the last ones are
+    always kept for error messages (`tail()`), so a server's log pipe never fills up.
+    """
+
+    def __init__(self, pipe: IO[str], *, keep: int = 200) -> None:
+        self._pipe = pipe
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._tail: collections.deque[str] = collections.deque(maxlen=keep)
+        self.collect = True
+        self.eof = False
+        self._thread = threading.Thread(target=self._run, name="line-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for line in self._pipe:
+                self._tail.append(line)
+                if self.collect:
+                    self._queue.put(line)
+        except (OSError, ValueError):
+            pass  # the pipe was closed under us
+        finally:
+            self.eof = True
+            self._queue.put(None)
+
+    def next_line(self, timeout: float) -> str | None:
+        """The next line (with its newline); None at end of file. Raises TimeoutError."""
+        try:
+            line = self._queue.get(timeout=max(timeout, 0.0))
+        except queue.Empty:
+            raise TimeoutError(f"no output line within {timeout:.1f}s") from None
+        if line is None:
+            self._queue.put(None)  # stay at EOF for later calls
+        return line
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+        """Consume lines until one matches `pattern`; raises TimeoutError or EOFError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.next_line(deadline - time.monotonic())
+            if line is None:
+                raise EOFError("the stream ended before a line matched")
+            m = pattern.search(line)
+            if m is not None:
+                return m
+
+    def tail(self) -> str:
+        return "".join(self._tail)
+
+    def join(self, timeout: float = 5.0) -> None:
+        self._thread.join(timeout)
+
+
+class ServerError(RuntimeError):
+    """A server did not start (or cannot be), with the end of its log."""
+
+
+# Every process started here until it is reaped, so none outlives the test run.
+_LIVE: set[ServerProcess] = set()
+_LIVE_PROCS: set[subprocess.Popen[bytes]] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A last resort for processes a crashed test run did not stop."""
+    for server in list(_LIVE):
+        with contextlib.suppress(Exception):
+            server.kill()
+    for proc in list(_LIVE_PROCS):
+        with contextlib.suppress(Exception):
+            proc.kill()
+
+
+class ServerProcess:
+    """A server process with a data directory, started and stopped by the subclasses' rules."""
+
+    name = "server"
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, ready_timeout: float = READY_TIMEOUT) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix=f"{self.name.replace(' ', '-')}-")
+            data_dir = self._tmp.name
+        self.data_dir = Path(data_dir)
+        self.ready_timeout = ready_timeout
+        self.proc: subprocess.Popen[str] | None = None
+        self.log: LineReader | None = None
+        self.port = 0
+        self._deadline = 0.0
+
+    # ------------------------------------------------------------ public interface
+
+    @property
+    def endpoint(self) -> str:
+        """`127.0.0.1:PORT`, for kvstore.connect() and etcdctl --endpoints."""
+        if not self.port:
+            raise RuntimeError(f"{self.name} is not started")
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return self.proc.pid
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the process has used so far, every thread."""
+        return process_cpu_seconds(self.pid)
+
+    def connections(self) -> int:
+        """Established TCP connections to its client port."""
+        return established_connections(self.port)
+
+    def start(self) -> Self:
+        """Start the process and wait until it serves; on failure it is killed and ServerError raised."""
+        self._begin_start()
+        self._finish_start()
+        return self
+
+    def _begin_start(self) -> None:
+        if self.running:
+            raise RuntimeError(f"{self.name} is already running")
+        self._spawn()
+        self._deadline = time.monotonic() + self.ready_timeout
+
+    def _finish_start(self) -> None:
+        try:
+            self._wait_ready(self._deadline)
+        except (TimeoutError, EOFError, ServerError) as exc:
+            log = self.log_tail()
+            self.kill()
+            raise ServerError(f"{self.name} did not become ready ({exc}); its log ends with:\n{log}") from None
+        except BaseException:
+            self.kill()
+            raise
+        assert self.log is not None
+        self.log.collect = False  # from now on only the tail is kept
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
+        """SIGTERM, then wait; SIGKILL if it has not exited after `timeout`. The exit code."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
             try:
-                await client.put(b"/bench/ready", b"")
-                return ""
-            except kvstore.KVError as exc:
-                error = str(exc)
-                await asyncio.sleep(0.05)
-        return error
-    finally:
-        await client.close()
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._reap()
+        return proc.returncode
 
+    def kill(self) -> int | None:
+        """SIGKILL (a crash): nothing is flushed or closed."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        self._reap()
+        return proc.returncode
 
-def _wait_until_up(server: ServerProcess, deadline: float) -> None:
-    error = asyncio.run(_probe(server, deadline))
-    if server.proc.poll() is not None:
-        raise ServerStartError(f"{server.name} exited with status {server.proc.returncode}:\n{server.log_tail()}")
-    if error:
-        tail = server.log_tail()
-        raise ServerStartError(f"{server.name} did not answer within {READY_TIMEOUT:g} s ({error}):\n{tail}")
+    def restart(self) -> Self:
+        """Stop (if running) and start again on the same data directory and port."""
+        self.stop()
+        return self.start()
+
+    def close(self) -> None:
+        """Stop and remove the data directory if this object made it."""
+        try:
+            self.stop()
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+                self._tmp = None
+
+    def log_tail(self) -> str:
+        return self.log.tail() if self.log else ""
+
+    def __enter__(self) -> Self:
+        try:
+            if not self.running:
+                self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ for subclasses
+
+    def _argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def _wait_ready(self, deadline: float) -> None:
+        raise NotImplementedError
+
+    def _spawn(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            self._argv(),
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # a Ctrl-C in the terminal reaches only the parent
+        )
+        _LIVE.add(self)
+        assert self.proc.stderr is not None
+        self.log = LineReader(self.proc.stderr)
+
+    def _reap(self) -> None:
+        if self.log is not None:
+            self.log.join()
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+        _LIVE.discard(self)
+
+    def _check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise ServerError(f"{self.name} exited with code {self.proc.returncode}")
 
 
 @contextlib.contextmanager
-def kvs_server(cfg: Config) -> Iterator[ServerProcess]:
-    """`python -m kvs serve` (fsync on) on a free port, in a fresh data directory."""
-    with fresh_dir(cfg, "serve") as tmp:
-        log_path = os.path.join(tmp, "server.log")
-        args = [
+def running(*servers: ServerProcess) -> Iterator[None]:
+    """Start several servers side by side (each waits for the others' startup in parallel),
+    and close them all on leaving the block, whatever happens."""
+    try:
+        for server in servers:
+            server._begin_start()
+        for server in servers:
+            server._finish_start()
+        yield
+    finally:
+        for server in servers:
+            with contextlib.suppress(Exception):
+                server.close()
+
+
+class KvsServer(ServerProcess):
+    """`python -m kvs serve` on 127.0.0.1; port 0 on first start, the same port after."""
+
+    name = "kvs serve"
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        args: Sequence[str] = (),
+        ready_timeout: float = READY_TIMEOUT,
+    ) -> None:
+        super().__init__(data_dir, ready_timeout=ready_timeout)
+        self.args = list(args)
+
+    def _argv(self) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "kvs",
             "serve",
             "--data-dir",
-            os.path.join(tmp, "data"),
+            str(self.data_dir),
             "--listen-client-urls",
-            "http://127.0.0.1:0",
+            f"http://127.0.0.1:{self.port}",
+            *self.args,
         ]
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=child_env())
-        server = ServerProcess("kvs serve", "", proc, log_path)
-        try:
-            deadline = time.monotonic() + READY_TIMEOUT
-            while True:
-                m = _KVS_READY.search(server.log_tail(50))
-                if m:
-                    server.endpoint = m[1]
-                    break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise ServerStartError(f"kvs serve did not start:\n{server.log_tail()}")
-                time.sleep(0.02)
-            _wait_until_up(server, deadline)
-            yield server
-        finally:
-            server.stop()
+
+    def _wait_ready(self, deadline: float) -> None:
+        assert self.log is not None
+        m = self.log.wait_for(_KVS_READY, deadline - time.monotonic())
+        port = int(m.group(1).rsplit(":", 1)[1].rstrip("/"))
+        if self.port and port != self.port:
+            raise ServerError(f"restarted on port {port}, expected {self.port}")
+        self.port = port
 
 
-@contextlib.contextmanager
-def etcd_server(cfg: Config, etcd: str, version: str) -> Iterator[ServerProcess]:
-    """A single-member etcd on free loopback ports, in a fresh data directory."""
-    with fresh_dir(cfg, "etcd") as tmp:
-        log_path = os.path.join(tmp, "etcd.log")
-        client_port, peer_port = free_port(), free_port()
-        client_url = f"http://127.0.0.1:{client_port}"
-        peer_url = f"http://127.0.0.1:{peer_port}"
-        args = [
-            etcd,
+class EtcdServer(ServerProcess):
+    """A single-member etcd on loopback ports picked when it is made."""
+
+    name = "etcd"
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        args: Sequence[str] = (),
+        ready_timeout: float = READY_TIMEOUT,
+        binary: str | None = None,
+        name: str = "etcd",
+    ) -> None:
+        binary = binary or find_etcd()
+        if binary is None:
+            raise ServerError(_INSTALL_HINT.format(name="etcd"))
+        self.binary = binary
+        self.name = name
+        super().__init__(data_dir, ready_timeout=ready_timeout)
+        self.args = list(args)
+        self.port = free_port()
+        self.peer_port = free_port()
+        while self.peer_port == self.port:
+            self.peer_port = free_port()
+
+    def _argv(self) -> list[str]:
+        client, peer = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.peer_port}"
+        return [
+            self.binary,
             "--name",
             "default",
             "--data-dir",
-            os.path.join(tmp, "data"),
+            str(self.data_dir / "etcd"),
             "--listen-client-urls",
-            client_url,
+            client,
             "--advertise-client-urls",
-            client_url,
+            client,
             "--listen-peer-urls",
-            peer_url,
+            peer,
             "--initial-advertise-peer-urls",
-            peer_url,
+            peer,
             "--initial-cluster",
-            f"default={peer_url}",
-            "--logger",
-            "zap",
-            "--log-outputs",
-            "stderr",
-            "--log-level",
-            "warn",
+            f"default={peer}",
+            *self.args,
         ]
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=child_env())
-        server = ServerProcess(f"etcd {version}", f"127.0.0.1:{client_port}", proc, log_path)
-        try:
-            _wait_until_up(server, time.monotonic() + READY_TIMEOUT)
-            yield server
-        finally:
-            server.stop()
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Ready when Maintenance.Status answers with a leader.
+
+        Each Status call waits for the connection (wait_for_ready), so the loop turns only
+        when the server answers without a leader yet; it then waits for etcd's next log line
+        (it logs the election), never a fixed time.
+        """
+        from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+
+        assert self.log is not None
+        with grpc.insecure_channel(self.endpoint) as channel:
+            stub = rpc_pb2_grpc.MaintenanceStub(channel)  # type: ignore[no-untyped-call]
+            while True:
+                self._check_alive()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("etcd did not elect itself leader in time")
+                try:
+                    status = stub.Status(rpc_pb2.StatusRequest(), timeout=min(left, 2.0), wait_for_ready=True)
+                    if status.leader:
+                        return
+                except grpc.RpcError:
+                    pass
+                with contextlib.suppress(TimeoutError):
+                    self.log.next_line(min(deadline - time.monotonic(), 1.0))
+
+
+# ------------------------------------------------------------ for the benchmarks
+
+QUIET_ETCD = ("--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn")
+
+
+@contextlib.contextmanager
+def kvs_server(cfg: Config) -> Iterator[KvsServer]:
+    """`kvs serve` (fsync on) on a free port, in a fresh data directory under the bench's."""
+    with fresh_dir(cfg, "serve") as tmp, KvsServer(Path(tmp) / "data") as server:
+        yield server
+
+
+@contextlib.contextmanager
+def etcd_server(cfg: Config, etcd: str, version: str) -> Iterator[EtcdServer]:
+    """A single-member etcd on free loopback ports, in a fresh data directory, logging warnings only."""
+    with fresh_dir(cfg, "etcd") as tmp, EtcdServer(tmp, args=QUIET_ETCD, binary=etcd, name=f"etcd {version}") as server:
+        yield server

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from apimachinery import errors, meta
@@ -38,31 +38,30 @@ from apimachinery.kinds.builtin import INITIAL_NAMESPACES
 from apimachinery.patch import PatchType, apply_patch
 from apimachinery.schema import GroupVersionResource, ResourceInfo, RESTMapper
 from kvstore.api import KV
-from kvstore.errors import CompactedError, FutureRevisionError, RequestTooLargeError
+from kvstore.errors import CompactedError, FutureRevisionError
 from kvstore.messages import (
-    Compare,
     DeleteRangeRequest,
     KeyValue,
     PutRequest,
     RangeRequest,
     RequestOp,
-    TxnResponse,
     compare_create_revision,
-    compare_mod_revision,
     prefix_range_end,
 )
 from kvstore.registry import codec, keys, strategy
 from kvstore.registry.crd import CRDS, CustomResources, established_status, with_defaults
+from kvstore.registry.deletion import (
+    check_options,
+    check_preconditions,
+    mark_deleted,
+)
 from kvstore.registry.selection import Selection
+from kvstore.registry.storage import Outcome, Remove, guaranteed_update, txn
 from kvstore.registry.versions import parse_resource_version, too_large, too_old
 from kvstore.registry.watch import DEFAULT_BOOKMARK_INTERVAL, ResourceWatch, watch
 
 NAMESPACES = GroupVersionResource("", "v1", "namespaces")
-ORPHAN_FINALIZER = "orphan"
-FOREGROUND_FINALIZER = "foregroundDeletion"
-PROPAGATION_POLICIES = ("Orphan", "Background", "Foreground")
 _GENERATE_NAME_TRIES = 8
-_UPDATE_RETRIES = 16
 
 
 class Registry:
@@ -135,17 +134,6 @@ class Registry:
             raise InvalidError.for_object(kind, group, meta.name(obj), errs)
         return obj
 
-    async def _txn(
-        self, compares: Sequence[Compare], success: Sequence[RequestOp], failure: Sequence[RequestOp] = ()
-    ) -> TxnResponse:
-        """One write transaction; an object over the store's request limit is kube's 413."""
-        try:
-            return await self.kv.txn(compares, success, failure)
-        except RequestTooLargeError as exc:
-            raise errors.RequestEntityTooLargeError(
-                f"Request entity too large: the object is {exc.size} bytes, the limit is {exc.limit}"
-            ) from None
-
     def _decode(self, info: ResourceInfo, kv: KeyValue) -> dict[str, Any]:
         return codec.decode(kv.value, kv.mod_revision, info.gvr.api_version)
 
@@ -216,7 +204,7 @@ class Registry:
             # The namespace must still be this one (not deleted, not re-created); updates to it
             # (status, labels) must not fail the create.
             compares.append(compare_create_revision(ns_kv.key, "=", ns_kv.create_revision))
-        resp = await self._txn(compares, [PutRequest(key, codec.encode(stored))], [RangeRequest(key)])
+        resp = await txn(self.kv, compares, [PutRequest(key, codec.encode(stored))], [RangeRequest(key)])
         if not resp.succeeded:
             existing = resp.responses[0]
             if getattr(existing, "kvs", None):
@@ -373,36 +361,23 @@ class Registry:
         change: Callable[[dict[str, Any]], dict[str, Any]],
         wanted_rev: int = 0,
     ) -> dict[str, Any]:
-        """Read, change, validate and write back under a mod_revision compare; retry only when
-        the caller asked for no particular resourceVersion."""
-        key = keys.object_key(info.gvr, ns, name)
-        for _ in range(_UPDATE_RETRIES):
-            kv = await self._read(key)
-            if kv is None:
-                raise self._not_found(info, name)
-            if wanted_rev and kv.mod_revision != wanted_rev:
-                raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, OPTIMISTIC_LOCK_MESSAGE)
-            old = self._decode(info, kv)
-            new = self._admit(info, change(old), old)
-            if _without_rv(new) == _without_rv(old):
-                return old  # nothing changed: no write, same resourceVersion (as kube-apiserver)
-            md = new.get("metadata", {})
-            if md.get("deletionTimestamp") and not md.get("finalizers"):
-                ops = self._delete_ops(info, key, new)
-                resp = await self._txn([compare_mod_revision(key, "=", kv.mod_revision)], ops)
-                if resp.succeeded:
-                    new["metadata"]["resourceVersion"] = str(resp.header.revision)
-                    return self._written(info, new, deleted=True)
-            else:
-                resp = await self._txn(
-                    [compare_mod_revision(key, "=", kv.mod_revision)], [PutRequest(key, codec.encode(new))]
-                )
-                if resp.succeeded:
-                    new["metadata"]["resourceVersion"] = str(resp.header.revision)
-                    return self._written(info, new)
-            if wanted_rev:
-                raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, OPTIMISTIC_LOCK_MESSAGE)
-        raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, "too many concurrent writers")
+        """guaranteed_update with `change` then admission as its try_update."""
+
+        def try_update(current: dict[str, Any]) -> dict[str, Any]:
+            return self._admit(info, change(current), current)
+
+        updated = await guaranteed_update(
+            self.kv,
+            info,
+            ns,
+            name,
+            try_update,
+            resource_version=wanted_rev,
+            delete_ops=lambda key, obj: self._delete_ops(info, key, obj),
+        )
+        if updated.outcome is Outcome.UNCHANGED:
+            return updated.obj
+        return self._written(info, updated.obj, deleted=updated.outcome is Outcome.DELETED)
 
     async def patch(
         self,
@@ -501,38 +476,20 @@ class Registry:
         """Delete an object, or mark it deleted while finalizers remain; returns the last state."""
         info = await self.resolve(gvr)
         ns = self._scope(info, namespace)
-        if propagation_policy and propagation_policy not in PROPAGATION_POLICIES:
-            raise BadRequestError(
-                f'propagationPolicy: Unsupported value: "{propagation_policy}": supported values: '
-                '"Foreground", "Background", "Orphan"'
-            )
         pre = dict(preconditions or {})
-        unknown = set(pre) - {"uid", "resourceVersion"}
-        if unknown:
-            raise BadRequestError(f"preconditions: unknown fields {sorted(unknown)}")
-        key = keys.object_key(gvr, ns, name)
-        for _ in range(_UPDATE_RETRIES):
-            kv = await self._read(key)
-            if kv is None:
-                raise self._not_found(info, name)
-            old = self._decode(info, kv)
-            _check_preconditions(info, name, old, pre)
-            new = _mark_deleted(old, propagation_policy)
-            if new is None:
-                ops = self._delete_ops(info, key, old)
-                resp = await self._txn([compare_mod_revision(key, "=", kv.mod_revision)], ops)
-                if resp.succeeded:
-                    return self._written(info, old, deleted=True)
-                continue
-            if new == old:
-                return old  # already being deleted, nothing to add
-            resp = await self._txn(
-                [compare_mod_revision(key, "=", kv.mod_revision)], [PutRequest(key, codec.encode(new))]
-            )
-            if resp.succeeded:
-                new["metadata"]["resourceVersion"] = str(resp.header.revision)
-                return new
-        raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, "too many concurrent writers")
+        check_options(propagation_policy, pre)
+
+        def try_delete(current: dict[str, Any]) -> dict[str, Any] | Remove:
+            check_preconditions(info, name, current, pre)
+            marked = mark_deleted(current, propagation_policy)
+            return Remove(current) if marked is None else marked
+
+        updated = await guaranteed_update(
+            self.kv, info, ns, name, try_delete, delete_ops=lambda key, obj: self._delete_ops(info, key, obj)
+        )
+        if updated.outcome is Outcome.DELETED:
+            return self._written(info, updated.obj, deleted=True)
+        return updated.obj  # marked for deletion (finalizers remain), or already marked
 
     async def delete_collection(
         self,
@@ -566,11 +523,6 @@ def _no_subresource(gvr: GroupVersionResource, subresource: str) -> NotFoundErro
     return NotFoundError(f"the server could not find the requested resource ({gvr.resource}/{subresource})")
 
 
-def _without_rv(obj: dict[str, Any]) -> dict[str, Any]:
-    md = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
-    return {**obj, "metadata": md}
-
-
 def _check_body(obj: Any) -> None:
     """A request body must be an object whose metadata, if any, is an object (kube: 400)."""
     if not isinstance(obj, Mapping):
@@ -593,36 +545,3 @@ def _check_kind(info: ResourceInfo, obj: Mapping[str, Any]) -> None:
         )
     if kind and kind != info.kind:
         raise BadRequestError(f"the kind in the data ({kind}) does not match the expected kind ({info.kind})")
-
-
-def _check_preconditions(info: ResourceInfo, name: str, obj: dict[str, Any], pre: Mapping[str, str]) -> None:
-    md = obj.get("metadata", {})
-    if pre.get("uid") and pre["uid"] != md.get("uid"):
-        why = f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {md.get('uid')}"
-        raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, why)
-    if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
-        why = (
-            f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
-            f"ResourceVersion in object meta: {md.get('resourceVersion')}"
-        )
-        raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, why)
-
-
-def _mark_deleted(old: dict[str, Any], policy: str) -> dict[str, Any] | None:
-    """None: delete now. Otherwise the object with deletionTimestamp and the policy's finalizer."""
-    finalizers = list(old.get("metadata", {}).get("finalizers", []) or [])
-    wanted = {"Orphan": ORPHAN_FINALIZER, "Foreground": FOREGROUND_FINALIZER}.get(policy)
-    if wanted and wanted not in finalizers:
-        finalizers.append(wanted)
-    if policy in ("Orphan", "Foreground"):
-        other = FOREGROUND_FINALIZER if policy == "Orphan" else ORPHAN_FINALIZER
-        finalizers = [f for f in finalizers if f != other]
-    if not finalizers:
-        return None
-    new = strategy.copy_object(old)
-    md = new["metadata"]
-    md["finalizers"] = finalizers
-    if not md.get("deletionTimestamp"):
-        md["deletionTimestamp"] = strategy.now_rfc3339()
-        md["deletionGracePeriodSeconds"] = 0
-    return new

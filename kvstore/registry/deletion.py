@@ -13,7 +13,7 @@ from typing import Any
 
 from apimachinery.errors import BadRequestError, ConflictError
 from apimachinery.schema import ResourceInfo
-from kvstore.registry.strategy import copy_object, now_rfc3339
+from kvstore.registry.strategies.objects import copy_object, now_rfc3339
 
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"

@@ -12,6 +12,11 @@ the optimistic-concurrency check, so a failed request writes nothing:
 - delete: with finalizers the object only gets `deletionTimestamp` and stays until its
   last finalizer is removed by an update; Orphan and Foreground propagation add the
   `orphan` and `foregroundDeletion` finalizers for the garbage collector.
+
+Update, patch and delete share one read-compare-write loop (storage.guaranteed_update);
+what is particular to a resource (CRDs, custom resources) is its strategy's
+(kvstore.registry.strategies), chosen by `strategy_for`: the registry decides with it,
+then does the I/O.
 """
 
 from __future__ import annotations
@@ -33,30 +38,34 @@ from apimachinery.errors import (
     NotFoundError,
     StatusDetails,
 )
-from apimachinery.kinds import validation as kind_validation
 from apimachinery.kinds.builtin import INITIAL_NAMESPACES
 from apimachinery.patch import PatchType, apply_patch
 from apimachinery.schema import GroupVersionResource, ResourceInfo, RESTMapper
 from kvstore.api import KV
 from kvstore.errors import CompactedError, FutureRevisionError
 from kvstore.messages import (
-    DeleteRangeRequest,
     KeyValue,
     PutRequest,
     RangeRequest,
-    RequestOp,
     compare_create_revision,
     prefix_range_end,
 )
-from kvstore.registry import codec, keys, strategy
-from kvstore.registry.crd import CRDS, CustomResources, established_status, with_defaults
+from kvstore.registry import codec, keys
+from kvstore.registry.crd import CRDS, CustomResources
 from kvstore.registry.deletion import (
     check_options,
     check_preconditions,
     mark_deleted,
 )
 from kvstore.registry.selection import Selection
-from kvstore.registry.storage import Outcome, Remove, guaranteed_update, txn
+from kvstore.registry.storage import Outcome, Remove, Updated, guaranteed_update, txn
+from kvstore.registry.strategies import (
+    CustomResourceDefinitionStrategy,
+    CustomResourceStrategy,
+    DefaultStrategy,
+    Strategy,
+)
+from kvstore.registry.strategies.scale import apply_scale, scale_of
 from kvstore.registry.versions import parse_resource_version, too_large, too_old
 from kvstore.registry.watch import DEFAULT_BOOKMARK_INTERVAL, ResourceWatch, watch
 
@@ -77,6 +86,10 @@ class Registry:
         self.kv = kv
         self.mapper = mapper or RESTMapper.with_builtins()
         self.crds = CustomResources(self.mapper)
+        self._strategies: dict[GroupVersionResource, Callable[[ResourceInfo], Strategy]] = {
+            CRDS: lambda info: CustomResourceDefinitionStrategy(info, self.crds)
+        }
+        """Resources with a strategy of their own (custom resources get theirs from their CRD)."""
         self.bookmark_interval = bookmark_interval
         """Seconds between two BOOKMARKs of a watch that allows them."""
 
@@ -113,49 +126,25 @@ class Registry:
     def _not_found(self, info: ResourceInfo, name: str) -> NotFoundError:
         return NotFoundError.for_resource(info.gvr.resource, info.gvr.group, name)
 
-    def _admit(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Validate what is about to be stored (pruned by its CRD's schema); Invalid lists every error."""
-        group, kind = info.gvr.group, info.kind
-        if info.gvr == CRDS:
-            obj = with_defaults(obj)  # kube defaults a CRD before validating it, on create and update
-        if old is None:
-            errs = kind_validation.validate(group, kind, obj, namespaced=info.namespaced)
-        else:
-            errs = kind_validation.validate_update(group, kind, obj, old, require_resource_version=False)
+    def strategy_for(self, info: ResourceInfo) -> Strategy:
+        """The strategy of the served resource `info`: a custom resource's (its CRD's schema),
+        one registered for the resource (CRDs), or the default of built-in kinds."""
         custom = self.crds.get(info.gvr)
         if custom is not None:
-            obj, schema_errs = self.crds.prune_and_validate(custom, obj)
-            errs.extend(schema_errs)
-        elif info.gvr == CRDS:
-            errs.extend(self.crds.conflicts(obj))
-            if not errs:
-                obj["status"] = established_status(obj, strategy.now_rfc3339())
+            return CustomResourceStrategy(info, custom.schema)
+        special = self._strategies.get(info.gvr)
+        return DefaultStrategy(info) if special is None else special(info)
+
+    def _admit(self, strategy: Strategy, obj: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Validate what is about to be stored, then canonicalize it; Invalid lists every error."""
+        errs = strategy.validate(obj) if old is None else strategy.validate_update(obj, old)
         if errs:
-            raise InvalidError.for_object(kind, group, meta.name(obj), errs)
-        return obj
+            info = strategy.info
+            raise InvalidError.for_object(info.kind, info.gvr.group, meta.name(obj), errs)
+        return strategy.canonicalize(obj)
 
     def _decode(self, info: ResourceInfo, kv: KeyValue) -> dict[str, Any]:
         return codec.decode(kv.value, kv.mod_revision, info.gvr.api_version)
-
-    def _delete_ops(self, info: ResourceInfo, key: bytes, obj: dict[str, Any]) -> list[RequestOp]:
-        """Deleting a CRD deletes every object it served, in the same transaction."""
-        ops: list[RequestOp] = [DeleteRangeRequest(key)]
-        if info.gvr == CRDS:
-            spec = obj.get("spec", {})
-            served = GroupVersionResource(spec.get("group", ""), "", spec.get("names", {}).get("plural", ""))
-            if served.group and served.resource:
-                prefix = keys.collection_prefix(served)
-                ops.append(DeleteRangeRequest(prefix, prefix_range_end(prefix)))
-        return ops
-
-    def _written(self, info: ResourceInfo, obj: dict[str, Any], *, deleted: bool = False) -> dict[str, Any]:
-        """After a successful write: keep the served custom resources in step with CRDs."""
-        if info.gvr == CRDS:
-            if deleted:
-                self.crds.unregister(meta.name(obj))
-            else:
-                self.crds.register(obj)
-        return obj
 
     async def _read(self, key: bytes) -> KeyValue | None:
         resp = await self.kv.range(key)
@@ -174,17 +163,18 @@ class Registry:
             )
         ns = self._scope(info, namespace or body_ns)
         _check_kind(info, obj)
+        strategy = self.strategy_for(info)
         for _ in range(_GENERATE_NAME_TRIES):
-            stored = strategy.prepare_for_create(info, dict(obj), ns)
-            stored = self._admit(info, stored)
+            stored = self._admit(strategy, strategy.prepare_for_create(dict(obj), ns))
             try:
-                return await self._create_once(info, stored, ns)
+                return await self._create_once(strategy, stored, ns)
             except AlreadyExistsError:
                 if obj.get("metadata", {}).get("name") or not obj.get("metadata", {}).get("generateName"):
                     raise
         raise errors.ServerTimeoutError("could not find a free generated name; try again")
 
-    async def _create_once(self, info: ResourceInfo, stored: dict[str, Any], ns: str) -> dict[str, Any]:
+    async def _create_once(self, strategy: Strategy, stored: dict[str, Any], ns: str) -> dict[str, Any]:
+        info = strategy.info
         name = meta.name(stored)
         key = keys.object_key(info.gvr, ns, name)
         compares = [compare_create_revision(key, "=", 0)]
@@ -211,7 +201,8 @@ class Registry:
                 raise AlreadyExistsError.for_resource(info.gvr.resource, info.gvr.group, name)
             raise NotFoundError.for_resource("namespaces", "", ns)  # deleted meanwhile
         stored["metadata"]["resourceVersion"] = str(resp.header.revision)
-        return self._written(info, stored)
+        strategy.after_create(stored)
+        return stored
 
     # ------------------------------------------------------------ get and list
 
@@ -336,48 +327,33 @@ class Registry:
             _check_kind(info, obj)
         wanted = str(obj.get("metadata", {}).get("resourceVersion", "") or "")
         wanted_rev = parse_resource_version(wanted, "metadata.resourceVersion") if wanted else 0
+        strategy = self.strategy_for(info)
 
-        def change(old: dict[str, Any]) -> dict[str, Any]:
+        def try_update(current: dict[str, Any]) -> dict[str, Any]:
             if subresource == "status":
-                return strategy.prepare_for_status_update(info, dict(obj), old)
+                return self._admit(strategy, strategy.prepare_for_status_update(dict(obj), current), current)
             if subresource == "scale":
                 replicas = obj.get("spec", {}).get("replicas")
                 if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
                     raise InvalidError.for_object(
                         "Scale", "autoscaling", name, [errors.invalid("spec.replicas", replicas, "must be >= 0")]
                     )
-                return strategy.apply_scale(old, replicas)
-            return strategy.prepare_for_update(info, dict(obj), old, custom=custom)
-
-        custom = self.crds.get(gvr) is not None
-        result = await self._update_with(info, ns, name, change, wanted_rev)
-        return strategy.scale_of(info, result) if subresource == "scale" else result
-
-    async def _update_with(
-        self,
-        info: ResourceInfo,
-        ns: str,
-        name: str,
-        change: Callable[[dict[str, Any]], dict[str, Any]],
-        wanted_rev: int = 0,
-    ) -> dict[str, Any]:
-        """guaranteed_update with `change` then admission as its try_update."""
-
-        def try_update(current: dict[str, Any]) -> dict[str, Any]:
-            return self._admit(info, change(current), current)
+                return self._admit(strategy, apply_scale(current, replicas), current)
+            return self._admit(strategy, strategy.prepare_for_update(dict(obj), current), current)
 
         updated = await guaranteed_update(
-            self.kv,
-            info,
-            ns,
-            name,
-            try_update,
-            resource_version=wanted_rev,
-            delete_ops=lambda key, obj: self._delete_ops(info, key, obj),
+            self.kv, info, ns, name, try_update, resource_version=wanted_rev, delete_ops=strategy.delete_ops
         )
-        if updated.outcome is Outcome.UNCHANGED:
-            return updated.obj
-        return self._written(info, updated.obj, deleted=updated.outcome is Outcome.DELETED)
+        result = self._after_update(strategy, updated)
+        return scale_of(info, result) if subresource == "scale" else result
+
+    def _after_update(self, strategy: Strategy, updated: Updated) -> dict[str, Any]:
+        """The strategy's after-write hook for what an update did (nothing when it changed nothing)."""
+        if updated.outcome is Outcome.WRITTEN:
+            strategy.after_update(updated.obj)
+        elif updated.outcome is Outcome.DELETED:  # the last finalizer was removed
+            strategy.after_delete(updated.obj)
+        return updated.obj
 
     async def patch(
         self,
@@ -407,27 +383,28 @@ class Registry:
                 f"the body of the request was in an unknown format - accepted media types include: "
                 f"{', '.join(t.value for t in PatchType)}"
             ) from None
+        strategy = self.strategy_for(info)
 
-        def change(old: dict[str, Any]) -> dict[str, Any]:
-            patched = apply_patch(ptype, old, body, group=gvr.group, kind=info.kind)
+        def try_patch(current: dict[str, Any]) -> dict[str, Any]:
+            patched = apply_patch(ptype, current, body, group=gvr.group, kind=info.kind)
             wanted = str(patched.get("metadata", {}).get("resourceVersion", "") or "")
-            if wanted and wanted != old["metadata"]["resourceVersion"]:
+            if wanted and wanted != current["metadata"]["resourceVersion"]:
                 raise ConflictError.for_resource(gvr.resource, gvr.group, name, OPTIMISTIC_LOCK_MESSAGE)
             _check_kind(info, patched)
             if meta.name(patched) != name:
                 raise BadRequestError("the name of the object cannot be changed by a patch")
             if subresource == "status":
-                return strategy.prepare_for_status_update(info, patched, old)
-            return strategy.prepare_for_update(info, patched, old, custom=custom)
+                return self._admit(strategy, strategy.prepare_for_status_update(patched, current), current)
+            return self._admit(strategy, strategy.prepare_for_update(patched, current), current)
 
-        custom = self.crds.get(gvr) is not None
-        return await self._update_with(info, ns, name, change)
+        updated = await guaranteed_update(self.kv, info, ns, name, try_patch, delete_ops=strategy.delete_ops)
+        return self._after_update(strategy, updated)
 
     async def get_scale(self, gvr: GroupVersionResource, name: str, namespace: str = "") -> dict[str, Any]:
         info = await self.resolve(gvr)
         if not info.has_scale:
             raise _no_subresource(gvr, "scale")
-        return strategy.scale_of(info, await self.get(gvr, name, namespace))
+        return scale_of(info, await self.get(gvr, name, namespace))
 
     async def update_status(
         self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str = ""
@@ -484,11 +461,10 @@ class Registry:
             marked = mark_deleted(current, propagation_policy)
             return Remove(current) if marked is None else marked
 
-        updated = await guaranteed_update(
-            self.kv, info, ns, name, try_delete, delete_ops=lambda key, obj: self._delete_ops(info, key, obj)
-        )
+        strategy = self.strategy_for(info)
+        updated = await guaranteed_update(self.kv, info, ns, name, try_delete, delete_ops=strategy.delete_ops)
         if updated.outcome is Outcome.DELETED:
-            return self._written(info, updated.obj, deleted=True)
+            strategy.after_delete(updated.obj)
         return updated.obj  # marked for deletion (finalizers remain), or already marked
 
     async def delete_collection(

@@ -41,7 +41,9 @@ from apimachinery.errors import (
 from apimachinery.kinds.builtin import INITIAL_NAMESPACES
 from apimachinery.patch import PatchType, apply_patch
 from apimachinery.schema import GroupVersionResource, ResourceInfo, RESTMapper
-from kvstore.api import KV
+from apimachinery.watch import ADDED
+from apimachinery.watch import Event as WatchEvent
+from kvstore.api import KV, Watch
 from kvstore.errors import CompactedError, FutureRevisionError
 from kvstore.messages import (
     KeyValue,
@@ -67,7 +69,7 @@ from kvstore.registry.strategies import (
 )
 from kvstore.registry.strategies.scale import apply_scale, scale_of
 from kvstore.registry.versions import parse_resource_version, too_large, too_old
-from kvstore.registry.watch import DEFAULT_BOOKMARK_INTERVAL, ResourceWatch, watch
+from kvstore.registry.watch import DEFAULT_BOOKMARK_INTERVAL, ResourceWatch, bookmark, starts_with_current_state
 
 NAMESPACES = GroupVersionResource("", "v1", "namespaces")
 _GENERATE_NAME_TRIES = 8
@@ -426,16 +428,46 @@ class Registry:
         timeout_seconds: float = 0,
     ) -> ResourceWatch:
         """Watch `gvr` from a resourceVersion (kvstore.registry.watch has the rules)."""
-        return await watch(
-            self,
-            gvr,
-            namespace,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            resource_version=resource_version,
-            resource_version_match=resource_version_match,
+        info = await self.resolve(gvr)
+        selection = Selection.parse(info, label_selector, field_selector)
+        initial = starts_with_current_state(
+            resource_version,
+            resource_version_match,
             allow_watch_bookmarks=allow_watch_bookmarks,
             send_initial_events=send_initial_events,
+            timeout_seconds=timeout_seconds,
+        )
+        ns = namespace if info.namespaced else ""
+        events: builtins.list[WatchEvent] = []
+        if initial:
+            listed = await self.list(gvr, ns, label_selector=label_selector, field_selector=field_selector)
+            start = int(listed["metadata"]["resourceVersion"])
+            if resource_version not in ("", "0") and start < parse_resource_version(resource_version):
+                start = parse_resource_version(resource_version)
+            events = [{"type": ADDED, "object": item} for item in listed["items"]]
+            if send_initial_events:
+                events.append(bookmark(info, start, initial_end=True))
+        else:
+            start = parse_resource_version(resource_version)
+        prefix = keys.collection_prefix(gvr, ns)
+        source: Watch | CompactedError
+        try:
+            source = self.kv.watch(
+                prefix,
+                prefix_range_end(prefix),
+                start_revision=start + 1,
+                prev_kv=True,
+                progress_notify=allow_watch_bookmarks,
+            )
+        except CompactedError as exc:
+            source = exc
+        return ResourceWatch(
+            selection,
+            source,
+            resource_version=start,
+            initial_events=events,
+            allow_bookmarks=allow_watch_bookmarks,
+            bookmark_interval=self.bookmark_interval,
             timeout_seconds=timeout_seconds,
         )
 

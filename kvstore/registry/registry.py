@@ -497,7 +497,7 @@ class Registry:
         updated = await guaranteed_update(self.kv, info, ns, name, try_delete, delete_ops=strategy.delete_ops)
         if updated.outcome is Outcome.DELETED:
             strategy.after_delete(updated.obj)
-        return updated.obj  # marked for deletion (finalizers remain), or already marked
+        return updated.obj  # the last state, or the object marked for deletion while finalizers remain
 
     async def delete_collection(
         self,

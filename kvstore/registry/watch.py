@@ -12,6 +12,9 @@ it has been delivered) arrives about every `bookmark_interval` seconds, as
 kube-apiserver sends one about every minute. `timeout_seconds` ends the watch cleanly,
 as kube's `timeoutSeconds` does.
 
+`Registry.watch` checks the options (`starts_with_current_state`), lists the initial
+state and opens the store's watch; a `ResourceWatch` is built with all of it.
+
 Live events are kept as `RawEvent`s (the stored bytes) until a consumer asks for them:
 `__anext__` decodes each into a fresh dict for its caller, while the gRPC server turns
 the same bytes into wire bytes once for all its watchers, without decoding.

@@ -6,6 +6,7 @@ The registry asks the strategy of the resource being written, in this order:
     update:  prepare_for_update -> validate_update -> canonicalize -> write -> after_update
     /status: prepare_for_status_update -> validate_update -> canonicalize -> ...
     delete:  delete_ops (what the transaction removes)             -> write -> after_delete
+             (also an update leaving no finalizer on an object being deleted)
 
 prepare_*, validate*, canonicalize and delete_ops decide only (no I/O; the registry writes
 what they return); the after_* hooks run once the write has succeeded, to keep in-memory

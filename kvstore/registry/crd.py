@@ -9,7 +9,8 @@ Every served version maps to the same keys (`/registry/example.com/widgets/...`)
 stored copy, read through any served version with its `apiVersion` relabelled (kube's
 conversion strategy "None"). Objects are pruned of fields the version's
 `openAPIV3Schema` does not declare, then validated against it. Deleting the CRD deletes
-every object of the resource in the same transaction and stops serving it.
+every object of the resource in the same transaction and stops serving it. The strategies
+(kvstore.registry.strategies: crd.py, custom_resource.py) apply these rules on each write.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from apimachinery import meta, openapi_schema
+from apimachinery import meta
 from apimachinery.errors import FieldError, invalid
 from apimachinery.openapi_schema import as_mapping
 from apimachinery.schema import GroupVersionResource, ResourceInfo, RESTMapper
@@ -141,10 +142,3 @@ class CustomResources:
         for gvr in self._by_crd.pop(crd_name, []):
             self.mapper.remove(gvr)
             self._by_gvr.pop(gvr, None)
-
-    def prune_and_validate(self, cr: CustomResource, obj: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
-        """The object without undeclared fields, and every schema error it has."""
-        if cr.schema is None:
-            return obj, []
-        pruned = openapi_schema.prune(cr.schema, obj)
-        return pruned, openapi_schema.validate(cr.schema, pruned)

@@ -12,13 +12,18 @@ the optimistic-concurrency check, so a failed request writes nothing:
 - delete: with finalizers the object only gets `deletionTimestamp` and stays until its
   last finalizer is removed by an update; Orphan and Foreground propagation add the
   `orphan` and `foregroundDeletion` finalizers for the garbage collector.
+
+Update, patch and delete share one read-compare-write loop (storage.guaranteed_update);
+what is particular to a resource (CRDs, custom resources) is its strategy's
+(kvstore.registry.strategies), chosen by `strategy_for`: the registry decides with it,
+then does the I/O.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from apimachinery import errors, meta
@@ -33,36 +38,41 @@ from apimachinery.errors import (
     NotFoundError,
     StatusDetails,
 )
-from apimachinery.kinds import validation as kind_validation
 from apimachinery.kinds.builtin import INITIAL_NAMESPACES
 from apimachinery.patch import PatchType, apply_patch
 from apimachinery.schema import GroupVersionResource, ResourceInfo, RESTMapper
-from kvstore.api import KV
-from kvstore.errors import CompactedError, FutureRevisionError, RequestTooLargeError
+from apimachinery.watch import ADDED
+from apimachinery.watch import Event as WatchEvent
+from kvstore.api import KV, Watch
+from kvstore.errors import CompactedError, FutureRevisionError
 from kvstore.messages import (
-    Compare,
-    DeleteRangeRequest,
     KeyValue,
     PutRequest,
     RangeRequest,
-    RequestOp,
-    TxnResponse,
     compare_create_revision,
-    compare_mod_revision,
     prefix_range_end,
 )
-from kvstore.registry import codec, keys, strategy
-from kvstore.registry.crd import CRDS, CustomResources, established_status, with_defaults
+from kvstore.registry import codec, keys
+from kvstore.registry.crd import CRDS, CustomResources
+from kvstore.registry.deletion import (
+    check_options,
+    check_preconditions,
+    mark_deleted,
+)
 from kvstore.registry.selection import Selection
+from kvstore.registry.storage import Outcome, Remove, Updated, guaranteed_update, txn
+from kvstore.registry.strategies import (
+    CustomResourceDefinitionStrategy,
+    CustomResourceStrategy,
+    DefaultStrategy,
+    Strategy,
+)
+from kvstore.registry.strategies.scale import apply_scale, scale_of
 from kvstore.registry.versions import parse_resource_version, too_large, too_old
-from kvstore.registry.watch import DEFAULT_BOOKMARK_INTERVAL, ResourceWatch, watch
+from kvstore.registry.watch import DEFAULT_BOOKMARK_INTERVAL, ResourceWatch, bookmark, starts_with_current_state
 
 NAMESPACES = GroupVersionResource("", "v1", "namespaces")
-ORPHAN_FINALIZER = "orphan"
-FOREGROUND_FINALIZER = "foregroundDeletion"
-PROPAGATION_POLICIES = ("Orphan", "Background", "Foreground")
 _GENERATE_NAME_TRIES = 8
-_UPDATE_RETRIES = 16
 
 
 class Registry:
@@ -78,6 +88,10 @@ class Registry:
         self.kv = kv
         self.mapper = mapper or RESTMapper.with_builtins()
         self.crds = CustomResources(self.mapper)
+        self._strategies: dict[GroupVersionResource, Callable[[ResourceInfo], Strategy]] = {
+            CRDS: lambda info: CustomResourceDefinitionStrategy(info, self.crds)
+        }
+        """Resources with a strategy of their own (custom resources get theirs from their CRD)."""
         self.bookmark_interval = bookmark_interval
         """Seconds between two BOOKMARKs of a watch that allows them."""
 
@@ -114,60 +128,25 @@ class Registry:
     def _not_found(self, info: ResourceInfo, name: str) -> NotFoundError:
         return NotFoundError.for_resource(info.gvr.resource, info.gvr.group, name)
 
-    def _admit(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Validate what is about to be stored (pruned by its CRD's schema); Invalid lists every error."""
-        group, kind = info.gvr.group, info.kind
-        if info.gvr == CRDS:
-            obj = with_defaults(obj)  # kube defaults a CRD before validating it, on create and update
-        if old is None:
-            errs = kind_validation.validate(group, kind, obj, namespaced=info.namespaced)
-        else:
-            errs = kind_validation.validate_update(group, kind, obj, old, require_resource_version=False)
+    def strategy_for(self, info: ResourceInfo) -> Strategy:
+        """The strategy of the served resource `info`: a custom resource's (its CRD's schema),
+        one registered for the resource (CRDs), or the default of built-in kinds."""
         custom = self.crds.get(info.gvr)
         if custom is not None:
-            obj, schema_errs = self.crds.prune_and_validate(custom, obj)
-            errs.extend(schema_errs)
-        elif info.gvr == CRDS:
-            errs.extend(self.crds.conflicts(obj))
-            if not errs:
-                obj["status"] = established_status(obj, strategy.now_rfc3339())
-        if errs:
-            raise InvalidError.for_object(kind, group, meta.name(obj), errs)
-        return obj
+            return CustomResourceStrategy(info, custom.schema)
+        special = self._strategies.get(info.gvr)
+        return DefaultStrategy(info) if special is None else special(info)
 
-    async def _txn(
-        self, compares: Sequence[Compare], success: Sequence[RequestOp], failure: Sequence[RequestOp] = ()
-    ) -> TxnResponse:
-        """One write transaction; an object over the store's request limit is kube's 413."""
-        try:
-            return await self.kv.txn(compares, success, failure)
-        except RequestTooLargeError as exc:
-            raise errors.RequestEntityTooLargeError(
-                f"Request entity too large: the object is {exc.size} bytes, the limit is {exc.limit}"
-            ) from None
+    def _admit(self, strategy: Strategy, obj: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Validate what is about to be stored, then canonicalize it; Invalid lists every error."""
+        errs = strategy.validate(obj) if old is None else strategy.validate_update(obj, old)
+        if errs:
+            info = strategy.info
+            raise InvalidError.for_object(info.kind, info.gvr.group, meta.name(obj), errs)
+        return strategy.canonicalize(obj)
 
     def _decode(self, info: ResourceInfo, kv: KeyValue) -> dict[str, Any]:
         return codec.decode(kv.value, kv.mod_revision, info.gvr.api_version)
-
-    def _delete_ops(self, info: ResourceInfo, key: bytes, obj: dict[str, Any]) -> list[RequestOp]:
-        """Deleting a CRD deletes every object it served, in the same transaction."""
-        ops: list[RequestOp] = [DeleteRangeRequest(key)]
-        if info.gvr == CRDS:
-            spec = obj.get("spec", {})
-            served = GroupVersionResource(spec.get("group", ""), "", spec.get("names", {}).get("plural", ""))
-            if served.group and served.resource:
-                prefix = keys.collection_prefix(served)
-                ops.append(DeleteRangeRequest(prefix, prefix_range_end(prefix)))
-        return ops
-
-    def _written(self, info: ResourceInfo, obj: dict[str, Any], *, deleted: bool = False) -> dict[str, Any]:
-        """After a successful write: keep the served custom resources in step with CRDs."""
-        if info.gvr == CRDS:
-            if deleted:
-                self.crds.unregister(meta.name(obj))
-            else:
-                self.crds.register(obj)
-        return obj
 
     async def _read(self, key: bytes) -> KeyValue | None:
         resp = await self.kv.range(key)
@@ -186,17 +165,18 @@ class Registry:
             )
         ns = self._scope(info, namespace or body_ns)
         _check_kind(info, obj)
+        strategy = self.strategy_for(info)
         for _ in range(_GENERATE_NAME_TRIES):
-            stored = strategy.prepare_for_create(info, dict(obj), ns)
-            stored = self._admit(info, stored)
+            stored = self._admit(strategy, strategy.prepare_for_create(dict(obj), ns))
             try:
-                return await self._create_once(info, stored, ns)
+                return await self._create_once(strategy, stored, ns)
             except AlreadyExistsError:
                 if obj.get("metadata", {}).get("name") or not obj.get("metadata", {}).get("generateName"):
                     raise
         raise errors.ServerTimeoutError("could not find a free generated name; try again")
 
-    async def _create_once(self, info: ResourceInfo, stored: dict[str, Any], ns: str) -> dict[str, Any]:
+    async def _create_once(self, strategy: Strategy, stored: dict[str, Any], ns: str) -> dict[str, Any]:
+        info = strategy.info
         name = meta.name(stored)
         key = keys.object_key(info.gvr, ns, name)
         compares = [compare_create_revision(key, "=", 0)]
@@ -216,14 +196,15 @@ class Registry:
             # The namespace must still be this one (not deleted, not re-created); updates to it
             # (status, labels) must not fail the create.
             compares.append(compare_create_revision(ns_kv.key, "=", ns_kv.create_revision))
-        resp = await self._txn(compares, [PutRequest(key, codec.encode(stored))], [RangeRequest(key)])
+        resp = await txn(self.kv, compares, [PutRequest(key, codec.encode(stored))], [RangeRequest(key)])
         if not resp.succeeded:
             existing = resp.responses[0]
             if getattr(existing, "kvs", None):
                 raise AlreadyExistsError.for_resource(info.gvr.resource, info.gvr.group, name)
             raise NotFoundError.for_resource("namespaces", "", ns)  # deleted meanwhile
         stored["metadata"]["resourceVersion"] = str(resp.header.revision)
-        return self._written(info, stored)
+        strategy.after_create(stored)
+        return stored
 
     # ------------------------------------------------------------ get and list
 
@@ -348,61 +329,33 @@ class Registry:
             _check_kind(info, obj)
         wanted = str(obj.get("metadata", {}).get("resourceVersion", "") or "")
         wanted_rev = parse_resource_version(wanted, "metadata.resourceVersion") if wanted else 0
+        strategy = self.strategy_for(info)
 
-        def change(old: dict[str, Any]) -> dict[str, Any]:
+        def try_update(current: dict[str, Any]) -> dict[str, Any]:
             if subresource == "status":
-                return strategy.prepare_for_status_update(info, dict(obj), old)
+                return self._admit(strategy, strategy.prepare_for_status_update(dict(obj), current), current)
             if subresource == "scale":
                 replicas = obj.get("spec", {}).get("replicas")
                 if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
                     raise InvalidError.for_object(
                         "Scale", "autoscaling", name, [errors.invalid("spec.replicas", replicas, "must be >= 0")]
                     )
-                return strategy.apply_scale(old, replicas)
-            return strategy.prepare_for_update(info, dict(obj), old, custom=custom)
+                return self._admit(strategy, apply_scale(current, replicas), current)
+            return self._admit(strategy, strategy.prepare_for_update(dict(obj), current), current)
 
-        custom = self.crds.get(gvr) is not None
-        result = await self._update_with(info, ns, name, change, wanted_rev)
-        return strategy.scale_of(info, result) if subresource == "scale" else result
+        updated = await guaranteed_update(
+            self.kv, info, ns, name, try_update, resource_version=wanted_rev, delete_ops=strategy.delete_ops
+        )
+        result = self._after_update(strategy, updated)
+        return scale_of(info, result) if subresource == "scale" else result
 
-    async def _update_with(
-        self,
-        info: ResourceInfo,
-        ns: str,
-        name: str,
-        change: Callable[[dict[str, Any]], dict[str, Any]],
-        wanted_rev: int = 0,
-    ) -> dict[str, Any]:
-        """Read, change, validate and write back under a mod_revision compare; retry only when
-        the caller asked for no particular resourceVersion."""
-        key = keys.object_key(info.gvr, ns, name)
-        for _ in range(_UPDATE_RETRIES):
-            kv = await self._read(key)
-            if kv is None:
-                raise self._not_found(info, name)
-            if wanted_rev and kv.mod_revision != wanted_rev:
-                raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, OPTIMISTIC_LOCK_MESSAGE)
-            old = self._decode(info, kv)
-            new = self._admit(info, change(old), old)
-            if _without_rv(new) == _without_rv(old):
-                return old  # nothing changed: no write, same resourceVersion (as kube-apiserver)
-            md = new.get("metadata", {})
-            if md.get("deletionTimestamp") and not md.get("finalizers"):
-                ops = self._delete_ops(info, key, new)
-                resp = await self._txn([compare_mod_revision(key, "=", kv.mod_revision)], ops)
-                if resp.succeeded:
-                    new["metadata"]["resourceVersion"] = str(resp.header.revision)
-                    return self._written(info, new, deleted=True)
-            else:
-                resp = await self._txn(
-                    [compare_mod_revision(key, "=", kv.mod_revision)], [PutRequest(key, codec.encode(new))]
-                )
-                if resp.succeeded:
-                    new["metadata"]["resourceVersion"] = str(resp.header.revision)
-                    return self._written(info, new)
-            if wanted_rev:
-                raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, OPTIMISTIC_LOCK_MESSAGE)
-        raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, "too many concurrent writers")
+    def _after_update(self, strategy: Strategy, updated: Updated) -> dict[str, Any]:
+        """The strategy's after-write hook for what an update did (nothing when it changed nothing)."""
+        if updated.outcome is Outcome.WRITTEN:
+            strategy.after_update(updated.obj)
+        elif updated.outcome is Outcome.DELETED:  # the last finalizer was removed
+            strategy.after_delete(updated.obj)
+        return updated.obj
 
     async def patch(
         self,
@@ -432,27 +385,28 @@ class Registry:
                 f"the body of the request was in an unknown format - accepted media types include: "
                 f"{', '.join(t.value for t in PatchType)}"
             ) from None
+        strategy = self.strategy_for(info)
 
-        def change(old: dict[str, Any]) -> dict[str, Any]:
-            patched = apply_patch(ptype, old, body, group=gvr.group, kind=info.kind)
+        def try_patch(current: dict[str, Any]) -> dict[str, Any]:
+            patched = apply_patch(ptype, current, body, group=gvr.group, kind=info.kind)
             wanted = str(patched.get("metadata", {}).get("resourceVersion", "") or "")
-            if wanted and wanted != old["metadata"]["resourceVersion"]:
+            if wanted and wanted != current["metadata"]["resourceVersion"]:
                 raise ConflictError.for_resource(gvr.resource, gvr.group, name, OPTIMISTIC_LOCK_MESSAGE)
             _check_kind(info, patched)
             if meta.name(patched) != name:
                 raise BadRequestError("the name of the object cannot be changed by a patch")
             if subresource == "status":
-                return strategy.prepare_for_status_update(info, patched, old)
-            return strategy.prepare_for_update(info, patched, old, custom=custom)
+                return self._admit(strategy, strategy.prepare_for_status_update(patched, current), current)
+            return self._admit(strategy, strategy.prepare_for_update(patched, current), current)
 
-        custom = self.crds.get(gvr) is not None
-        return await self._update_with(info, ns, name, change)
+        updated = await guaranteed_update(self.kv, info, ns, name, try_patch, delete_ops=strategy.delete_ops)
+        return self._after_update(strategy, updated)
 
     async def get_scale(self, gvr: GroupVersionResource, name: str, namespace: str = "") -> dict[str, Any]:
         info = await self.resolve(gvr)
         if not info.has_scale:
             raise _no_subresource(gvr, "scale")
-        return strategy.scale_of(info, await self.get(gvr, name, namespace))
+        return scale_of(info, await self.get(gvr, name, namespace))
 
     async def update_status(
         self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str = ""
@@ -474,16 +428,46 @@ class Registry:
         timeout_seconds: float = 0,
     ) -> ResourceWatch:
         """Watch `gvr` from a resourceVersion (kvstore.registry.watch has the rules)."""
-        return await watch(
-            self,
-            gvr,
-            namespace,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            resource_version=resource_version,
-            resource_version_match=resource_version_match,
+        info = await self.resolve(gvr)
+        selection = Selection.parse(info, label_selector, field_selector)
+        initial = starts_with_current_state(
+            resource_version,
+            resource_version_match,
             allow_watch_bookmarks=allow_watch_bookmarks,
             send_initial_events=send_initial_events,
+            timeout_seconds=timeout_seconds,
+        )
+        ns = namespace if info.namespaced else ""
+        events: builtins.list[WatchEvent] = []
+        if initial:
+            listed = await self.list(gvr, ns, label_selector=label_selector, field_selector=field_selector)
+            start = int(listed["metadata"]["resourceVersion"])
+            if resource_version not in ("", "0") and start < parse_resource_version(resource_version):
+                start = parse_resource_version(resource_version)
+            events = [{"type": ADDED, "object": item} for item in listed["items"]]
+            if send_initial_events:
+                events.append(bookmark(info, start, initial_end=True))
+        else:
+            start = parse_resource_version(resource_version)
+        prefix = keys.collection_prefix(gvr, ns)
+        source: Watch | CompactedError
+        try:
+            source = self.kv.watch(
+                prefix,
+                prefix_range_end(prefix),
+                start_revision=start + 1,
+                prev_kv=True,
+                progress_notify=allow_watch_bookmarks,
+            )
+        except CompactedError as exc:
+            source = exc
+        return ResourceWatch(
+            selection,
+            source,
+            resource_version=start,
+            initial_events=events,
+            allow_bookmarks=allow_watch_bookmarks,
+            bookmark_interval=self.bookmark_interval,
             timeout_seconds=timeout_seconds,
         )
 
@@ -501,38 +485,19 @@ class Registry:
         """Delete an object, or mark it deleted while finalizers remain; returns the last state."""
         info = await self.resolve(gvr)
         ns = self._scope(info, namespace)
-        if propagation_policy and propagation_policy not in PROPAGATION_POLICIES:
-            raise BadRequestError(
-                f'propagationPolicy: Unsupported value: "{propagation_policy}": supported values: '
-                '"Foreground", "Background", "Orphan"'
-            )
         pre = dict(preconditions or {})
-        unknown = set(pre) - {"uid", "resourceVersion"}
-        if unknown:
-            raise BadRequestError(f"preconditions: unknown fields {sorted(unknown)}")
-        key = keys.object_key(gvr, ns, name)
-        for _ in range(_UPDATE_RETRIES):
-            kv = await self._read(key)
-            if kv is None:
-                raise self._not_found(info, name)
-            old = self._decode(info, kv)
-            _check_preconditions(info, name, old, pre)
-            new = _mark_deleted(old, propagation_policy)
-            if new is None:
-                ops = self._delete_ops(info, key, old)
-                resp = await self._txn([compare_mod_revision(key, "=", kv.mod_revision)], ops)
-                if resp.succeeded:
-                    return self._written(info, old, deleted=True)
-                continue
-            if new == old:
-                return old  # already being deleted, nothing to add
-            resp = await self._txn(
-                [compare_mod_revision(key, "=", kv.mod_revision)], [PutRequest(key, codec.encode(new))]
-            )
-            if resp.succeeded:
-                new["metadata"]["resourceVersion"] = str(resp.header.revision)
-                return new
-        raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, "too many concurrent writers")
+        check_options(propagation_policy, pre)
+
+        def try_delete(current: dict[str, Any]) -> dict[str, Any] | Remove:
+            check_preconditions(info, name, current, pre)
+            marked = mark_deleted(current, propagation_policy)
+            return Remove(current) if marked is None else marked
+
+        strategy = self.strategy_for(info)
+        updated = await guaranteed_update(self.kv, info, ns, name, try_delete, delete_ops=strategy.delete_ops)
+        if updated.outcome is Outcome.DELETED:
+            strategy.after_delete(updated.obj)
+        return updated.obj  # the last state, or the object marked for deletion while finalizers remain
 
     async def delete_collection(
         self,
@@ -566,11 +531,6 @@ def _no_subresource(gvr: GroupVersionResource, subresource: str) -> NotFoundErro
     return NotFoundError(f"the server could not find the requested resource ({gvr.resource}/{subresource})")
 
 
-def _without_rv(obj: dict[str, Any]) -> dict[str, Any]:
-    md = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
-    return {**obj, "metadata": md}
-
-
 def _check_body(obj: Any) -> None:
     """A request body must be an object whose metadata, if any, is an object (kube: 400)."""
     if not isinstance(obj, Mapping):
@@ -593,36 +553,3 @@ def _check_kind(info: ResourceInfo, obj: Mapping[str, Any]) -> None:
         )
     if kind and kind != info.kind:
         raise BadRequestError(f"the kind in the data ({kind}) does not match the expected kind ({info.kind})")
-
-
-def _check_preconditions(info: ResourceInfo, name: str, obj: dict[str, Any], pre: Mapping[str, str]) -> None:
-    md = obj.get("metadata", {})
-    if pre.get("uid") and pre["uid"] != md.get("uid"):
-        why = f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {md.get('uid')}"
-        raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, why)
-    if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
-        why = (
-            f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
-            f"ResourceVersion in object meta: {md.get('resourceVersion')}"
-        )
-        raise ConflictError.for_resource(info.gvr.resource, info.gvr.group, name, why)
-
-
-def _mark_deleted(old: dict[str, Any], policy: str) -> dict[str, Any] | None:
-    """None: delete now. Otherwise the object with deletionTimestamp and the policy's finalizer."""
-    finalizers = list(old.get("metadata", {}).get("finalizers", []) or [])
-    wanted = {"Orphan": ORPHAN_FINALIZER, "Foreground": FOREGROUND_FINALIZER}.get(policy)
-    if wanted and wanted not in finalizers:
-        finalizers.append(wanted)
-    if policy in ("Orphan", "Foreground"):
-        other = FOREGROUND_FINALIZER if policy == "Orphan" else ORPHAN_FINALIZER
-        finalizers = [f for f in finalizers if f != other]
-    if not finalizers:
-        return None
-    new = strategy.copy_object(old)
-    md = new["metadata"]
-    md["finalizers"] = finalizers
-    if not md.get("deletionTimestamp"):
-        md["deletionTimestamp"] = strategy.now_rfc3339()
-        md["deletionGracePeriodSeconds"] = 0
-    return new

@@ -12,6 +12,9 @@ it has been delivered) arrives about every `bookmark_interval` seconds, as
 kube-apiserver sends one about every minute. `timeout_seconds` ends the watch cleanly,
 as kube's `timeoutSeconds` does.
 
+`Registry.watch` checks the options (`starts_with_current_state`), lists the initial
+state and opens the store's watch; a `ResourceWatch` is built with all of it.
+
 Live events are kept as `RawEvent`s (the stored bytes) until a consumer asks for them:
 `__anext__` decodes each into a fresh dict for its caller, while the gRPC server turns
 the same bytes into wire bytes once for all its watchers, without decoding.
@@ -21,22 +24,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, NamedTuple
 
 from apimachinery.errors import BadRequestError, GoneError
-from apimachinery.schema import GroupVersionResource
+from apimachinery.schema import ResourceInfo
 from apimachinery.watch import ADDED, BOOKMARK, DELETED, ERROR, INITIAL_EVENTS_END, MODIFIED
 from apimachinery.watch import Event as WatchEvent
 from kvstore.api import Watch
 from kvstore.errors import CompactedError
-from kvstore.messages import Event, EventType, prefix_range_end
-from kvstore.registry import codec, keys
+from kvstore.messages import Event, EventType
+from kvstore.registry import codec
 from kvstore.registry.selection import Selection
-from kvstore.registry.versions import parse_resource_version
-
-if TYPE_CHECKING:
-    from kvstore.registry.registry import Registry
 
 DEFAULT_BOOKMARK_INTERVAL = 60.0
 
@@ -98,13 +97,22 @@ def translate(event: Event, selection: Selection) -> RawEvent | None:
 
 
 class ResourceWatch:
-    """An async iterator of watch events; `stop()` ends it (iteration then finishes)."""
+    """An async iterator of watch events; `stop()` ends it (iteration then finishes).
+
+    Built with what it starts with: `initial_events` (the synthetic ADDEDs and the
+    initial-events-end BOOKMARK) come first, then the events of `source`, the store's
+    watch from `resource_version` + 1; a CompactedError as `source` (the start revision
+    is gone) is delivered after them as one 410 ERROR, and the watch ends.
+    """
 
     def __init__(
         self,
         selection: Selection,
-        allow_bookmarks: bool,
+        source: Watch | CompactedError,
         *,
+        resource_version: int,
+        initial_events: Iterable[WatchEvent] = (),
+        allow_bookmarks: bool = False,
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         timeout_seconds: float = 0,
     ) -> None:
@@ -112,12 +120,17 @@ class ResourceWatch:
         self.allow_bookmarks = allow_bookmarks
         self.bookmark_interval = bookmark_interval
         self.timeout_seconds = timeout_seconds
-        self._pending: deque[WatchEvent | RawEvent] = deque()
+        self._pending: deque[WatchEvent | RawEvent] = deque(initial_events)
         self._watch: Watch | None = None
         self._stream: AsyncIterator[Any] | None = None
         self._done = False
         self._timers: list[asyncio.TimerHandle] = []
-        self.resource_version = 0  # everything up to here has been delivered
+        self.resource_version = resource_version
+        """Everything up to here has been delivered (or is pending)."""
+        if isinstance(source, CompactedError):
+            self._error(source.compact_revision)
+        else:
+            self._start(source)
 
     def stop(self) -> None:
         self._done = True
@@ -198,7 +211,7 @@ class ResourceWatch:
         if not resp.events:
             if self.allow_bookmarks and resp.header.revision >= self.resource_version:
                 self.resource_version = resp.header.revision
-                self._pending.append(self.bookmark(self.resource_version))
+                self._pending.append(bookmark(self.selection.info, self.resource_version))
             return
         selection, pending = self.selection, self._pending
         for event in resp.events:
@@ -213,38 +226,27 @@ class ResourceWatch:
                 pending.append(raw)
         self.resource_version = max(self.resource_version, resp.events[-1].kv.mod_revision)
 
-    def bookmark(self, revision: int, *, initial_end: bool = False) -> WatchEvent:
-        info = self.selection.info
-        md: dict[str, Any] = {"resourceVersion": str(revision)}
-        if initial_end:
-            md["annotations"] = {INITIAL_EVENTS_END: "true"}
-        return {"type": BOOKMARK, "object": {"apiVersion": info.gvr.api_version, "kind": info.kind, "metadata": md}}
+
+def bookmark(info: ResourceInfo, revision: int, *, initial_end: bool = False) -> WatchEvent:
+    """A BOOKMARK at `revision`; `initial_end` annotates the one ending the initial events."""
+    md: dict[str, Any] = {"resourceVersion": str(revision)}
+    if initial_end:
+        md["annotations"] = {INITIAL_EVENTS_END: "true"}
+    return {"type": BOOKMARK, "object": {"apiVersion": info.gvr.api_version, "kind": info.kind, "metadata": md}}
 
 
-async def watch(
-    registry: Registry,
-    gvr: GroupVersionResource,
-    namespace: str = "",
+def starts_with_current_state(
+    resource_version: str,
+    resource_version_match: str,
     *,
-    label_selector: str = "",
-    field_selector: str = "",
-    resource_version: str = "",
-    resource_version_match: str = "",
-    allow_watch_bookmarks: bool = False,
-    send_initial_events: bool | None = None,
-    timeout_seconds: float = 0,
-) -> ResourceWatch:
-    """Start a watch of `gvr` (in `namespace`, or all) by kube-apiserver's rules (module docstring)."""
-    info = await registry.resolve(gvr)
-    selection = Selection.parse(info, label_selector, field_selector)
+    allow_watch_bookmarks: bool,
+    send_initial_events: bool | None,
+    timeout_seconds: float,
+) -> bool:
+    """Whether a watch with these options starts with the current state (synthetic ADDEDs);
+    options kube-apiserver refuses are a 400 BadRequest."""
     if timeout_seconds < 0:
         raise BadRequestError(f"timeoutSeconds: Invalid value: {timeout_seconds}: must be non-negative")
-    rw = ResourceWatch(
-        selection,
-        allow_watch_bookmarks,
-        bookmark_interval=registry.bookmark_interval,
-        timeout_seconds=timeout_seconds,
-    )
     if send_initial_events is not None:
         if resource_version_match != "NotOlderThan":
             raise BadRequestError("sendInitialEvents is forbidden unless resourceVersionMatch is NotOlderThan")
@@ -252,31 +254,4 @@ async def watch(
             raise BadRequestError("sendInitialEvents requires allowWatchBookmarks=true")
     elif resource_version_match:
         raise BadRequestError("resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided")
-    ns = namespace if info.namespaced else ""
-    prefix = keys.collection_prefix(gvr, ns)
-    initial = send_initial_events or (send_initial_events is None and resource_version in ("", "0"))
-    if initial:
-        listed = await registry.list(gvr, ns, label_selector=label_selector, field_selector=field_selector)
-        start = int(listed["metadata"]["resourceVersion"])
-        if resource_version not in ("", "0") and start < parse_resource_version(resource_version):
-            start = parse_resource_version(resource_version)
-        for item in listed["items"]:
-            rw._pending.append({"type": ADDED, "object": item})
-        if send_initial_events:
-            rw._pending.append(rw.bookmark(start, initial_end=True))
-    else:
-        start = parse_resource_version(resource_version)
-    rw.resource_version = start
-    try:
-        w = registry.kv.watch(
-            prefix,
-            prefix_range_end(prefix),
-            start_revision=start + 1,
-            prev_kv=True,
-            progress_notify=allow_watch_bookmarks,
-        )
-    except CompactedError as exc:
-        rw._error(exc.compact_revision)
-        return rw
-    rw._start(w)
-    return rw
+    return bool(send_initial_events or (send_initial_events is None and resource_version in ("", "0")))

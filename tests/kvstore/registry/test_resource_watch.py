@@ -12,6 +12,11 @@ from apimachinery import watch
 from apimachinery.client import ResourceClient
 from apimachinery.errors import BadRequestError
 from apimachinery.schema import GroupVersionResource
+from kvstore.errors import CompactedError
+from kvstore.messages import prefix_range_end
+from kvstore.registry import Registry, ResourceWatch, keys
+from kvstore.registry.selection import Selection
+from kvstore.registry.watch import bookmark
 
 CMS = GroupVersionResource("", "v1", "configmaps")
 
@@ -143,3 +148,31 @@ async def test_a_delete_whose_last_state_was_compacted_ends_the_watch_with_410(
     assert event["type"] == "ERROR" and event["object"]["code"] == 410
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(w.__anext__(), 10)
+
+
+async def test_a_resource_watch_delivers_what_it_was_built_with_first(store: kvstore.Store) -> None:
+    """A watch list (sendInitialEvents) hands out the initial state, then its end BOOKMARK, then
+    what the store's watch reports after the start revision; a start revision that was
+    compacted away is one 410 ERROR after the initial events, and the watch ends."""
+    registry = Registry(store)
+    await registry.bootstrap()
+    info = registry.mapper.info(CMS)
+    selection = Selection.parse(info)
+    a = await registry.create(CMS, cm("a"), "default")
+    start = int(a["metadata"]["resourceVersion"])
+    initial = [{"type": "ADDED", "object": a}, bookmark(info, start, initial_end=True)]
+    prefix = keys.collection_prefix(CMS, "default")
+    source = store.watch(prefix, prefix_range_end(prefix), start_revision=start + 1, prev_kv=True)
+    w = ResourceWatch(selection, source, resource_version=start, initial_events=initial)
+    await registry.create(CMS, cm("b"), "default")
+    assert await take(w, 3) == [
+        ("ADDED", "a", str(start)),
+        ("BOOKMARK", "", str(start)),
+        ("ADDED", "b", str(start + 1)),
+    ]
+    w.stop()
+    gone = ResourceWatch(selection, CompactedError(start + 1), resource_version=start, initial_events=initial[:1])
+    events = [e async for e in gone]
+    assert [e["type"] for e in events] == ["ADDED", "ERROR"]
+    assert events[1]["object"]["code"] == 410
+    assert events[1]["object"]["message"] == f"too old resource version: {start} ({start + 1})"

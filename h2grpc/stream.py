@@ -64,7 +64,8 @@ class StreamState:
 
     def feed(self, data: bytes) -> int:
         """Take request bytes (a DATA payload, padding removed): queue the messages they
-        complete and return how many. Raises RequestError for a message we refuse."""
+        complete and return how many. Raises RequestError for a message we refuse (the
+        stream's request state is then left as it is: the call ends)."""
         partial = self._partial
         if partial:
             partial += data

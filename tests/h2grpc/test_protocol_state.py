@@ -492,6 +492,24 @@ def test_an_answer_is_required() -> None:
         peer.server.accept(3, unary=True)
 
 
+def test_bytes_received_before_the_events_are_taken() -> None:
+    """The API: bytes received while events of earlier bytes are still to be taken are
+    parsed after them, in order."""
+    peer = Peer()
+    peer.server.receive_data(peer.request(1) + peer.request(3))
+    first = peer.server.next_event()
+    assert isinstance(first, RequestReceived) and first.stream_id == 1
+    peer.server.accept(1, unary=True)
+    peer.server.receive_data(peer.request(5))
+    assert [(type(e), getattr(e, "stream_id", None)) for e in peer.drain()] == [
+        (MessagesReceived, 1),
+        (RequestReceived, 3),
+        (MessagesReceived, 3),
+        (RequestReceived, 5),
+        (MessagesReceived, 5),
+    ]
+
+
 @pytest.mark.parametrize("second", [2, 1], ids=["even", "lower"])
 def test_stream_ids_odd_and_increasing(second: int) -> None:
     """RFC 9113 section 5.1.1: a client's streams are odd, each greater than all it opened

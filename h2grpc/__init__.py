@@ -10,7 +10,9 @@ grpcio's CPU per call, and imports nothing of the project around it:
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
 
-`h2grpc.wire` holds the bytes with no state (frames, HPACK integers, varints, gRPC
-message prefixes); importing it loads nothing else, so lean clients use it too.
+`h2grpc.protocol` is a connection's HTTP/2 and gRPC state with no I/O (bytes in, events
+and bytes out); `h2grpc.connection` does the asyncio I/O around it and runs the calls
+(`h2grpc.call`). `h2grpc.wire` holds the bytes with no state (frames, HPACK integers,
+varints, gRPC message prefixes); importing it loads nothing else, so lean clients use it too.
 docs/server.md ("The HTTP/2 server") has what it supports and the limits it enforces.
 """

@@ -1,5 +1,12 @@
-"""One RPC on one HTTP/2 stream: the request messages in, the responses out, and the
-`grpc.aio.ServicerContext` methods our handlers use (read, write, abort, metadata)."""
+"""One RPC as its handler sees it: the `grpc.aio.ServicerContext` methods our handlers use
+(read, write, abort, metadata, status, deadline) and running the handler (unary or
+streaming, with its serializers).
+
+A `ServerCall` holds no stream state: it reaches its stream only through `CallTransport`
+(the connection implements it), and the connection tells it what happened through the
+methods under "told by the connection". The statuses decided here are the handler's
+(abort, set_code, an exception: UNKNOWN, a message that does not (de)serialize: INTERNAL).
+"""
 
 from __future__ import annotations
 
@@ -7,124 +14,145 @@ import asyncio
 import inspect
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import grpc
 
 from h2grpc import headers as h
 
-if TYPE_CHECKING:
-    from h2grpc.connection import Connection
-
 log = logging.getLogger("h2grpc")
 
 Metadata = Sequence[tuple[str, str | bytes]]
 
-_COMPRESSED = 1
+
+class CallTransport(Protocol):
+    """What a call needs of its connection, by stream id."""
+
+    def next_request(self, stream_id: int) -> bytes | None:
+        """The next complete request message, if one is queued (taking it notes it consumed)."""
+        ...
+
+    def send_initial_metadata(self, stream_id: int, metadata: bytes) -> None:
+        """The response headers with the encoded initial metadata (`headers.encode`)."""
+        ...
+
+    def send_message(self, stream_id: int, message: bytes) -> bool:
+        """A response message; True if the call may write the next one at once."""
+        ...
+
+    def writable(self, stream_id: int) -> bool:
+        """Nothing of the call's waits for window, nor the socket's buffer."""
+        ...
+
+    def finish(self, stream_id: int, status: bytes, *, drop_queued: bool = False) -> None:
+        """The end of the call: its status block (`headers.status_block`), after the response
+        data still queued unless `drop_queued`."""
+        ...
 
 
 class ServerCall:
-    """The stream's state and the handler's context; `Connection` owns the frames."""
+    """The handler's context for one call on stream `stream_id`."""
+
+    __slots__ = (
+        "_code",
+        "_deadline",
+        "_details",
+        "_done",
+        "_handler",
+        "_metadata_sent",
+        "_peer",
+        "_peer_cancelled",
+        "_reader",
+        "_request_headers",
+        "_requests_ended",
+        "_trailing",
+        "_transport",
+        "_writer",
+        "method",
+        "stream_id",
+    )
 
     def __init__(
         self,
-        conn: Connection,
+        transport: CallTransport,
         stream_id: int,
         method: str,
         handler: grpc.RpcMethodHandler,
         request_headers: list[h.Header],
         deadline: float | None,
+        peer: str,
     ) -> None:
         self.stream_id = stream_id
         self.method = method
-        self._conn = conn
+        self._transport = transport
         self._handler = handler
         self._request_headers = request_headers
-        self._deadline = deadline
-        self.send_window = conn.peer.initial_window
-        self.pending: deque[memoryview] = deque()  # DATA bytes waiting for flow-control window
-        self.pending_bytes = 0
-        self.trailers: bytes | None = None  # sent once `pending` drains
-        self.headers_sent = False
-        self.recv_closed = False
-        self.done = False  # the status is decided (sent, queued, or the peer is gone)
-        self.peer_cancelled = False
-        self.unacked = 0  # received bytes not yet returned to the peer's stream window
-        self._partial = bytearray()
-        self._messages: deque[bytes] = deque()
-        self._reader: asyncio.Future[None] | None = None
-        self._writer: asyncio.Future[None] | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self._deadline = deadline  # time.monotonic() at which the call expires
+        self._peer = peer
+        self._done = False  # the status is decided (sent, queued, or the peer is gone)
+        self._peer_cancelled = False  # the client reset the call or went away
+        self._metadata_sent = False  # initial metadata can no longer be sent (headers went, or the end)
+        self._requests_ended = False  # the client half-closed: read() past the queue is EOF
+        self._reader: asyncio.Future[None] | None = None  # read() waiting for a message
+        self._writer: asyncio.Future[None] | None = None  # write() waiting for window
         self._code = grpc.StatusCode.OK
         self._details = ""
         self._trailing: Metadata = ()
-        self._initial: Metadata = ()
-
-    # -- requests in
 
     @property
     def request_streaming(self) -> bool:
         return bool(self._handler.request_streaming)
 
-    @property
-    def queued(self) -> int:
-        return len(self._messages)
+    # -- told by the connection
 
-    def data_received(self, data: bytes | memoryview) -> None:
-        """Request bytes of this stream: split them into gRPC messages (5-byte prefix each)."""
-        buf = self._partial
-        buf += data
-        limit = self._conn.max_receive_message_length
-        while len(buf) >= 5:
-            size = int.from_bytes(buf[1:5], "big")
-            if buf[0] & _COMPRESSED:
-                self.fail(grpc.StatusCode.UNIMPLEMENTED, "compressed requests are not supported (grpc-encoding)")
-                return
-            if size > limit:
-                self.fail(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"grpc: received message larger than max ({size} vs. {limit})",
-                )
-                return
-            if len(buf) < 5 + size:
-                break
-            self._messages.append(bytes(buf[5 : 5 + size]))
-            del buf[: 5 + size]
-            if not self.request_streaming:
-                # A unary request starts its handler at once, half-closed or not (grpcio does too).
-                if self.task is not None or len(self._messages) > 1:
-                    self.fail(grpc.StatusCode.INTERNAL, "a unary call takes one request message, got more")
-                    return
-                self.start()
-        self._wake_reader()
+    def requests_ready(self) -> None:
+        """Request messages are queued: wake a read()."""
+        self._wake(self._reader)
 
-    def end_of_requests(self) -> None:
-        """The client half-closed: a unary request is complete now."""
-        self.recv_closed = True
-        if self._partial and not self.done:
-            self.fail(grpc.StatusCode.INTERNAL, "the request ended inside a message")
-            return
-        if not self.request_streaming and self.task is None and not self.done:
-            self.fail(grpc.StatusCode.INTERNAL, "a unary call takes one request message, got none")
-            return
-        self._wake_reader()
+    def requests_ended(self) -> None:
+        """The client half-closed: a read() past the queued messages returns EOF."""
+        self._requests_ended = True
+        self._wake(self._reader)
 
-    def _wake_reader(self) -> None:
-        if self._reader is not None and not self._reader.done():
-            self._reader.set_result(None)
+    def writable_again(self) -> None:
+        """Window or socket buffer opened: wake a write()."""
+        self._wake(self._writer)
+
+    def fail(self, code: grpc.StatusCode, details: str) -> None:
+        """End the call from the transport side (deadline, shutdown): responses still queued
+        are dropped, the status goes out now."""
+        if not self._done:
+            self._done = self._metadata_sent = True
+            self._transport.finish(self.stream_id, h.status_block(code.value[0], details), drop_queued=True)
+        self.cancel()
+
+    def cancel(self, *, by_peer: bool = False) -> None:
+        """The call is over for the peer (`by_peer`: the client reset it or went away), the
+        handler is being stopped: wake anything waiting."""
+        self._done = True
+        self._peer_cancelled = self._peer_cancelled or by_peer
+        self._wake(self._reader)
+        self._wake(self._writer)
+
+    @staticmethod
+    def _wake(waiter: asyncio.Future[None] | None) -> None:
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # -- running the handler
 
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """The handler, from its request(s) to the status (the connection runs this as a task)."""
         hd = self._handler
         try:
-            request: Any = self._requests() if hd.request_streaming else self._deserialize(self._messages.popleft())
+            if hd.request_streaming:
+                request: Any = self._requests()
+            else:
+                message = self._transport.next_request(self.stream_id)
+                if message is None:
+                    return  # the stream ended before the handler could run
+                request = self._deserialize(message)
             if hd.response_streaming:
                 behavior = hd.stream_stream if hd.request_streaming else hd.unary_stream
                 result = behavior(request, self)
@@ -138,23 +166,29 @@ class ServerCall:
                 response = behavior(request, self)
                 if inspect.isawaitable(response):
                     response = await response
-                if not self.done:
-                    self._conn.send_message(self, self._serialize(response))
-            self.finish(self._code, self._details, self._trailing)
+                if not self._done:
+                    self._metadata_sent = True
+                    self._transport.send_message(self.stream_id, self._serialize(response))
+            self._finish(self._code, self._details, self._trailing)
         except grpc.aio.AbortError:
-            self.finish(self._code, self._details, self._trailing)
+            self._finish(self._code, self._details, self._trailing)
         except asyncio.CancelledError:
-            self.finish(grpc.StatusCode.CANCELLED, "the call was cancelled")
+            self._finish(grpc.StatusCode.CANCELLED, "the call was cancelled")
         except _BadMessage as exc:
-            self.finish(grpc.StatusCode.INTERNAL, str(exc))
+            self._finish(grpc.StatusCode.INTERNAL, str(exc))
         except Exception as exc:
-            if self.done:
+            if self._done:
                 return  # the call ended under the handler (deadline, reset): nobody to tell
             log.error("unexpected error serving %s", self.method, exc_info=exc)
-            self.finish(grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc)}: {exc}")
-        finally:
-            if self.timer is not None:
-                self.timer.cancel()
+            self._finish(grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc)}: {exc}")
+
+    def _finish(self, code: grpc.StatusCode, details: str = "", trailing: Metadata = ()) -> None:
+        """Decide the status; the trailers go out after any response bytes still queued."""
+        if self._done:
+            return
+        self._done = self._metadata_sent = True
+        self._transport.finish(self.stream_id, h.status_block(code.value[0], details, trailing))
+        self._wake(self._writer)
 
     async def _requests(self) -> AsyncIterator[Any]:
         while True:
@@ -181,83 +215,36 @@ class ServerCall:
         except Exception:
             raise _BadMessage("Exception serializing response!") from None
 
-    # -- ending the call
-
-    def finish(self, code: grpc.StatusCode, details: str = "", trailing: Metadata = ()) -> None:
-        """Decide the status and queue the trailers (after any response bytes still queued)."""
-        if self.done:
-            return
-        self.done = True
-        block = h.status_block(code.value[0], details, trailing)
-        if not self.headers_sent:
-            self.headers_sent = True  # trailers-only response
-            block = self.initial_metadata_block() + block
-        self._conn.send_trailers(self, block)
-        self.drained()
-
-    def fail(self, code: grpc.StatusCode, details: str) -> None:
-        """End the call from the transport side (bad request bytes, deadline, shutdown):
-        responses still queued are dropped, the status goes out now."""
-        self.pending.clear()
-        self.pending_bytes = 0
-        self.finish(code, details)
-        self.cancel()
-
-    def cancel(self, *, by_peer: bool = False) -> None:
-        """The call is over for the peer (`by_peer`: the client reset it or went away):
-        stop the handler, wake anything waiting."""
-        self.done = True
-        self.peer_cancelled = self.peer_cancelled or by_peer
-        if self.task is not None and not self.task.done() and self.task is not asyncio.current_task():
-            self.task.cancel()
-        if self.timer is not None:
-            self.timer.cancel()
-        self._wake_reader()
-        self.drained()
-
-    def expire(self) -> None:
-        self.fail(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
-
-    # -- flow control, called by the connection
-
-    def drained(self) -> None:
-        """Wake a `write()` waiting for window or socket buffer (or for the call's end)."""
-        if self._writer is not None and not self._writer.done():
-            self._writer.set_result(None)
-
     # -- grpc.aio.ServicerContext
 
     async def read(self) -> Any:
         if not self.request_streaming:
             raise grpc.aio.UsageError("read() is for calls that stream requests")
-        while not self._messages:
-            if self.recv_closed or self.done:
+        while (data := self._transport.next_request(self.stream_id)) is None:
+            if self._requests_ended or self._done:
                 return grpc.aio.EOF
             self._reader = asyncio.get_running_loop().create_future()
             await self._reader
-        data = self._messages.popleft()
-        self._conn.consumed(self)
         return self._deserialize(data)
 
     async def write(self, message: Any) -> None:
-        if self.done:
+        if self._done:
             raise grpc.aio.UsageError("write() on a call that is already finished")
-        self._conn.send_message(self, self._serialize(message))
-        while (self.pending_bytes or self._conn.paused) and not self.done:
+        self._metadata_sent = True
+        if self._transport.send_message(self.stream_id, self._serialize(message)):
+            return
+        while not self._done and not self._transport.writable(self.stream_id):
             self._writer = asyncio.get_running_loop().create_future()
             await self._writer
 
     async def send_initial_metadata(self, initial_metadata: Metadata) -> None:
-        if self.headers_sent:
+        if self._metadata_sent:
             raise grpc.aio.UsageError("the initial metadata is already sent")
-        self._initial = tuple(initial_metadata)
-        self._conn.send_headers(self)
-
-    def initial_metadata_block(self) -> bytes:
-        return h.RESPONSE_HEADERS + h.encode(h.metadata(self._initial))
+        self._metadata_sent = True
+        self._transport.send_initial_metadata(self.stream_id, h.encode(h.metadata(initial_metadata)))
 
     async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Metadata = ()) -> NoReturn:
-        if self.done:
+        if self._done:
             raise grpc.aio.UsageError("abort() on a call that is already finished")
         self._code, self._details, self._trailing = code, details, tuple(trailing_metadata)
         raise grpc.aio.AbortError()
@@ -281,16 +268,16 @@ class ServerCall:
         return h.invocation_metadata(self._request_headers)
 
     def peer(self) -> str:
-        return self._conn.peer_name
+        return self._peer
 
     def time_remaining(self) -> float | None:
         return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
 
     def cancelled(self) -> bool:
-        return self.peer_cancelled
+        return self._peer_cancelled
 
     def is_done(self) -> bool:
-        return self.done
+        return self._done
 
 
 class _BadMessage(Exception):

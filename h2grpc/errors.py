@@ -1,4 +1,5 @@
-"""Errors of the HTTP/2 layer: what the peer did wrong, and the code to tell it."""
+"""Errors of the peer's bytes: what the client did wrong, and the code to tell it (an HTTP/2
+error code for the connection or a stream, or a gRPC status for a call)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,13 @@ class StreamProtocolError(Exception):
         self.stream_id = stream_id
         self.code = code
         self.message = message
+
+
+class RequestError(Exception):
+    """Request bytes that break gRPC's rules (message framing, a unary call's one message):
+    the call ends with gRPC status `status` (an `h2grpc.status` number) and `details`."""
+
+    def __init__(self, status: int, details: str) -> None:
+        super().__init__(details)
+        self.status = status
+        self.details = details

@@ -65,6 +65,12 @@ RESPONSE_HEADERS = STATUS_200 + literal(b"content-type", b"application/grpc")
 OK_TRAILERS = literal(b"grpc-status", b"0")
 
 
+def http_status(status: bytes) -> bytes:
+    """':status: <status>' alone, as a literal with the indexed name ':status' (static
+    entry 8): the answer to a request that is not a gRPC call."""
+    return b"\x08" + bytes((len(status),)) + status
+
+
 def status_block(code: int, details: str = "", trailing: Sequence[tuple[str, str | bytes]] = ()) -> bytes:
     """grpc-status, grpc-message and trailing metadata: the end of every call."""
     if code == 0 and not details and not trailing:

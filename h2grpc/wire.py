@@ -53,6 +53,9 @@ DEFAULT_MAX_FRAME = 16_384
 MAX_WINDOW = 2**31 - 1
 MAX_FRAME_LIMIT = 2**24 - 1
 
+# A frame header: (length >> 16, length & 0xFFFF, type, flags, stream id with its reserved bit).
+HEADER = struct.Struct(">BHBBI")
+
 _U32 = struct.Struct(">I")
 _SETTING = struct.Struct(">HI")
 _GOAWAY = struct.Struct(">II")
@@ -140,6 +143,16 @@ GRPC_COMPRESSED = 0x1
 def grpc_prefix(length: int) -> bytes:
     """The 5-byte prefix of an uncompressed gRPC message of `length` bytes."""
     return b"\x00" + length.to_bytes(4, "big")
+
+
+_DATA_MESSAGE_HEAD = struct.Struct(">BHBBIBI")
+
+
+def data_message_head(stream_id: int, message_len: int) -> bytes:
+    """The header of a DATA frame (no flags) that carries one whole uncompressed gRPC
+    message of `message_len` bytes, then the message's 5-byte prefix: 14 bytes."""
+    length = GRPC_PREFIX_LEN + message_len
+    return _DATA_MESSAGE_HEAD.pack(length >> 16, length & 0xFFFF, DATA, 0, stream_id, 0, message_len)
 
 
 def grpc_message(payload: bytes) -> bytes:

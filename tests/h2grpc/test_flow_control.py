@@ -8,7 +8,7 @@ import random
 import struct
 
 from h2grpc import wire as fr
-from h2grpc.connection import CONNECTION_WINDOW, STREAM_WINDOW
+from h2grpc.protocol import CONNECTION_WINDOW, STREAM_WINDOW
 from tests.h2grpc.clients import H2Client, StreamState, grpc_message
 from tests.h2grpc.conftest import H2Factory, Served, path
 

@@ -11,7 +11,7 @@ import h2.errors
 import pytest
 
 from h2grpc import wire as fr
-from h2grpc.connection import CONNECTION_WINDOW, STREAM_WINDOW
+from h2grpc.protocol import CONNECTION_WINDOW, STREAM_WINDOW
 from tests.h2grpc.clients import (
     Frame,
     H2Client,

@@ -23,8 +23,8 @@ class Served:
 
 @pytest.fixture
 async def served(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Served]:
-    options = getattr(request, "param", {})
-    store = kvstore.open(tmp_path / "store", min_lease_ttl=1, **options)
+    options = {"min_lease_ttl": 1, **getattr(request, "param", {})}
+    store = kvstore.open(tmp_path / "store", **options)
     server = Server(store, ["http://127.0.0.1:0"])
     await server.start()
     endpoint = server.client_urls[0].removeprefix("http://")

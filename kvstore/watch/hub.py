@@ -218,7 +218,8 @@ class WatchHub:
             if evs:
                 self._fan_out(group, evs, revision, overflow)
         for w in overflow:
-            self._demote(w)
+            if w.synced:  # a batch split into several responses can overflow a watcher more than once
+                self._demote(w)
 
     def _fan_out(self, group: _Group, events: list[Event], revision: int, overflow: list[Watcher]) -> None:
         for variant, watchers in group.variants.items():

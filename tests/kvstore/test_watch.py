@@ -207,6 +207,18 @@ async def test_a_slow_watcher_is_bounded_and_catches_up_from_history(tmp_path: P
         follower.cancel()
 
 
+async def test_a_watcher_overflowing_on_a_batch_of_several_responses_misses_nothing(tmp_path: Path) -> None:
+    """etcd: no gap. A group-committed batch bigger than one response reaches a slow watcher
+    as several pieces; overflowing on more than one of them demotes it once, and it replays
+    every revision of the batch from history."""
+    async with kvstore.open(
+        tmp_path / "s", fsync=False, watch_max_pending_events=3, watch_max_response_bytes=1000
+    ) as s:
+        slow = s.watch(P, END)
+        await asyncio.gather(*(s.put(P + b"%d" % i, b"x" * 600) for i in range(30)))  # one or two commits
+        assert revisions(await collect(slow, 31)) == list(range(2, 32))
+
+
 async def test_a_slow_watcher_overtaken_by_compaction_gets_compacted_error(tmp_path: Path) -> None:
     """etcd: a watcher whose next event was compacted before it caught up is canceled with
     the compact revision."""

@@ -16,7 +16,8 @@ import itertools
 from collections.abc import Iterable
 
 from kvstore.errors import CompactedError, InvalidArgumentError
-from kvstore.messages import Event, EventType, ResponseHeader, WatchFilterType
+from kvstore.messages import Event, ResponseHeader, WatchFilterType
+from kvstore.watch.group import Group, shape, variant_of
 from kvstore.watch.history import HistoryReader
 from kvstore.watch.watcher import Watcher
 
@@ -24,68 +25,6 @@ DEFAULT_MAX_PENDING_EVENTS = 10_000
 DEFAULT_MAX_PENDING_BYTES = 16 << 20
 DEFAULT_PROGRESS_NOTIFY_INTERVAL = 600.0  # etcd's default, ten minutes
 DEFAULT_MAX_RESPONSE_BYTES = 2 << 20  # below the 4 MiB most gRPC clients accept by default
-
-_Variant = tuple[bool, bool, bool]  # (prev_kv, no_put, no_delete)
-
-
-class _Group:
-    """Synced watchers of one [key, range_end), by option variant."""
-
-    __slots__ = ("hi", "key", "lo", "range_end", "variants")
-
-    def __init__(self, key: bytes, range_end: bytes) -> None:
-        self.key = key
-        self.range_end = range_end
-        self.lo = key
-        self.hi: bytes | None = None if range_end == b"\0" else range_end
-        self.variants: dict[_Variant, list[Watcher]] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self.variants)
-
-    def select(self, events: list[Event]) -> list[Event]:
-        lo, hi = self.lo, self.hi
-        if hi is None:
-            return [e for e in events if e.kv.key >= lo]
-        return [e for e in events if lo <= e.kv.key < hi]
-
-
-def _variant(w: Watcher) -> _Variant:
-    return (w.prev_kv, WatchFilterType.NOPUT in w.filters, WatchFilterType.NODELETE in w.filters)
-
-
-_EVENT_OVERHEAD = 24  # bytes of protobuf framing per event, roughly
-
-
-def _shape(events: list[Event], variant: _Variant, max_bytes: int) -> list[tuple[tuple[Event, ...], int]]:
-    """The events a variant wants, as tuples of whole revisions of about `max_bytes` at most
-    (a single larger revision stays whole), each with its size."""
-    prev_kv, no_put, no_delete = variant
-    if no_put:
-        events = [e for e in events if e.type != EventType.PUT]
-    if no_delete:
-        events = [e for e in events if e.type != EventType.DELETE]
-    if not events:
-        return []
-    if not prev_kv:
-        events = [Event(e.type, e.kv) for e in events]
-    pieces: list[tuple[tuple[Event, ...], int]] = []
-    start = 0
-    size = 0
-    last_rev = 0
-    for i, e in enumerate(events):
-        kv = e.kv
-        rev = kv.mod_revision
-        if size >= max_bytes and rev != last_rev:
-            pieces.append((tuple(events[start:i]), size))
-            start = i
-            size = 0
-        size += len(kv.key) + len(kv.value) + _EVENT_OVERHEAD
-        if prev_kv and e.prev_kv is not None:
-            size += len(e.prev_kv.key) + len(e.prev_kv.value) + _EVENT_OVERHEAD
-        last_rev = rev
-    pieces.append((tuple(events[start:]) if start else tuple(events), size))
-    return pieces
 
 
 class WatchHub:
@@ -108,9 +47,9 @@ class WatchHub:
         self.max_pending_bytes = max_pending_bytes
         self.progress_notify_interval = progress_notify_interval
         self.demotions = 0
-        self._groups: dict[tuple[bytes, bytes], _Group] = {}
-        self._single: dict[bytes, _Group] = {}
-        self._ranged: list[_Group] = []
+        self._groups: dict[tuple[bytes, bytes], Group] = {}
+        self._single: dict[bytes, Group] = {}
+        self._ranged: list[Group] = []
         self._unsynced: set[Watcher] = set()
         self._ids = itertools.count(1)
         self._progress_task: asyncio.Task[None] | None = None
@@ -160,12 +99,12 @@ class WatchHub:
     def _join(self, w: Watcher) -> None:
         group = self._groups.get((w.key, w.range_end))
         if group is None:
-            group = self._groups[(w.key, w.range_end)] = _Group(w.key, w.range_end)
+            group = self._groups[(w.key, w.range_end)] = Group(w.key, w.range_end)
             if w.range_end:
                 self._ranged.append(group)
             else:
                 self._single[w.key] = group
-        group.variants.setdefault(_variant(w), []).append(w)
+        group.variants.setdefault(variant_of(w), []).append(w)
         self._unsynced.discard(w)
         w.synced = True
 
@@ -173,7 +112,7 @@ class WatchHub:
         group = self._groups.get((w.key, w.range_end))
         if group is None:
             return
-        variant = _variant(w)
+        variant = variant_of(w)
         members = group.variants.get(variant)
         if members is None or w not in members:
             return
@@ -221,9 +160,9 @@ class WatchHub:
             if w.synced:  # a batch split into several responses can overflow a watcher more than once
                 self._demote(w)
 
-    def _fan_out(self, group: _Group, events: list[Event], revision: int, overflow: list[Watcher]) -> None:
+    def _fan_out(self, group: Group, events: list[Event], revision: int, overflow: list[Watcher]) -> None:
         for variant, watchers in group.variants.items():
-            for shaped, nbytes in _shape(events, variant, self.max_response_bytes):
+            for shaped, nbytes in shape(events, variant, self.max_response_bytes):
                 for w in watchers:
                     if w.deliver(shaped, revision, nbytes):
                         overflow.append(w)

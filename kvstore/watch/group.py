@@ -2,7 +2,7 @@
 
 A commit touches each group once: the group picks the events of its range, and within it
 the watchers with the same options (prev_kv, filters) share one tuple of events per
-response, shaped once for all of them (`shape`). The hub decides who is in a group; a
+response, shaped once for all of them (`shape`). The hub decides who is in a group; the
 group only keeps the lists it fans out to.
 """
 
@@ -21,7 +21,10 @@ def variant_of(w: Watcher) -> Variant:
 
 
 class Group:
-    """Synced watchers of one [key, range_end), by option variant."""
+    """Synced watchers of one [key, range_end), by option variant.
+
+    Invariant: no variant's list is empty (an empty group is false, and the hub drops it).
+    """
 
     __slots__ = ("hi", "key", "lo", "range_end", "variants")
 
@@ -34,6 +37,17 @@ class Group:
 
     def __bool__(self) -> bool:
         return bool(self.variants)
+
+    def add(self, w: Watcher) -> None:
+        self.variants.setdefault(variant_of(w), []).append(w)
+
+    def discard(self, w: Watcher) -> None:
+        """Take out a member (KeyError or ValueError if it is not one)."""
+        variant = variant_of(w)
+        members = self.variants[variant]
+        members.remove(w)
+        if not members:
+            del self.variants[variant]
 
     def select(self, events: list[Event]) -> list[Event]:
         lo, hi = self.lo, self.hi

@@ -64,8 +64,8 @@ class WatchHub:
         self.history = history
         self.max_response_bytes = max_response_bytes
         history.max_bytes = max_response_bytes
-        self.revision = revision  # every event up to here has been handed to the watchers
-        self.max_pending_events = max_pending_events
+        self.revision = revision  # every event up to here has been handed to the watchers (set by notify)
+        self.max_pending_events = max_pending_events  # given to each new watcher
         self.max_pending_bytes = max_pending_bytes
         self.progress_notify_interval = progress_notify_interval
         self._header = header
@@ -275,6 +275,7 @@ class WatchHub:
         return CatchUp(events, end, False)
 
     def header_at(self, revision: int) -> ResponseHeader:
+        """The store's response header (cluster and member IDs) at `revision`."""
         return self._header.at(revision)
 
     # ------------------------------------------------------------ progress and shutdown

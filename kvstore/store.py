@@ -113,12 +113,12 @@ class Store:
         self._hub = WatchHub(
             HistoryReader(self._backend, self._applier),
             self._applier.revision,
+            header=self._applier.header,
             max_pending_events=watch_max_pending_events,
             max_pending_bytes=watch_max_pending_bytes,
             progress_notify_interval=progress_notify_interval,
             max_response_bytes=watch_max_response_bytes,
         )
-        self._hub.header = self._applier.header
         self._lessor = Lessor(self._applier.leases, self._revoke_expired)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._committer: Committer | None = None

@@ -1,9 +1,16 @@
 """One watch: an async iterator of WatchResponse with a bounded buffer.
 
-A synced watcher receives live events from the hub into its buffer. One that starts
-behind, or whose buffer overflowed because its consumer is slow, is unsynced: it pulls
-its events from the history as its consumer asks for them, then rejoins the live
+A synced watcher receives live events from its owner (the hub) into its buffer. One that
+starts behind, or whose buffer overflowed because its consumer is slow, is unsynced: it
+pulls its events from the history as its consumer asks for them, then rejoins the live
 stream. Either way the consumer sees every revision once, in order.
+
+The watcher keeps only its own state: options and limits given at construction, the
+buffer, and the consumer's side (waiter, listener, progress, cancel). Where it stands
+(in which group, or from which revision it reads history) is its owner's, the hub's; the
+watcher reaches the owner only through `WatcherOwner`, and the owner only calls public
+methods here. The owner tells it of each move: at construction (`synced`), when it falls
+behind (`fall_behind`), and when a history chunk brings it back (`CatchUp.synced`).
 """
 
 from __future__ import annotations
@@ -12,13 +19,36 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from kvstore.errors import CompactedError
-from kvstore.messages import Event, WatchFilterType, WatchResponse
+from kvstore.messages import Event, ResponseHeader, WatchFilterType, WatchResponse
 
-if TYPE_CHECKING:
-    from kvstore.watch.hub import WatchHub
+
+class CatchUp(NamedTuple):
+    """One chunk of history for an unsynced watcher."""
+
+    events: list[Event]  # may be empty: the chunk held nothing for this watcher
+    revision: int  # the header revision of a response carrying them
+    synced: bool  # the watcher has read up to the owner's revision and is live again
+
+
+class WatcherOwner(Protocol):
+    """What a watcher needs of the hub that feeds it."""
+
+    @property
+    def revision(self) -> int:
+        """Every event up to this revision has been handed to the synced watchers."""
+
+    def catch_up(self, w: Watcher, /) -> CatchUp:
+        """The next chunk of history for unsynced `w`. Raises CompactedError if the
+        history it needs is gone."""
+
+    def remove(self, w: Watcher, /) -> None:
+        """Forget `w`: it was canceled."""
+
+    def header_at(self, revision: int, /) -> ResponseHeader:
+        """The response header at `revision`."""
 
 
 class Watcher:
@@ -32,28 +62,30 @@ class Watcher:
         "_closed",
         "_compacted",
         "_header_rev",
-        "_hub",
+        "_max_pending_bytes",
+        "_max_pending_events",
+        "_max_response_bytes",
         "_min_rev",
+        "_owner",
         "_pending",
         "_pending_bytes",
         "_pending_events",
         "_progress",
+        "_synced",
         "_waiter",
         "cancel_reason",
         "filters",
         "key",
         "listener",
-        "next_revision",
         "prev_kv",
         "progress_notify",
         "range_end",
-        "synced",
         "watch_id",
     )
 
     def __init__(
         self,
-        hub: WatchHub,
+        owner: WatcherOwner,
         watch_id: int,
         key: bytes,
         range_end: bytes,
@@ -61,22 +93,32 @@ class Watcher:
         prev_kv: bool,
         filters: frozenset[WatchFilterType],
         progress_notify: bool,
+        max_pending_events: int,
+        max_pending_bytes: int,
+        max_response_bytes: int,
+        synced: bool,
+        min_revision: int = 0,
     ) -> None:
-        self._hub = hub
+        self._owner = owner
         self.watch_id = watch_id
         self.key = key
         self.range_end = range_end
         self.prev_kv = prev_kv
         self.filters = filters
         self.progress_notify = progress_notify
-        self.synced = False
-        self.next_revision = 0  # while unsynced: the first revision still to read from history
         self.cancel_reason = ""
-        self._min_rev = 0  # a watch of a future revision skips events below it
+        self._max_pending_events = max_pending_events  # over either, `deliver_all` reports an overflow
+        self._max_pending_bytes = max_pending_bytes
+        self._max_response_bytes = max_response_bytes  # `poll` joins buffered chunks up to this
+        self._min_rev = min_revision  # a watch of a future revision skips live events below it
+        # Mirrors the owner's membership (the owner tells us of each move, see the module
+        # docstring): True while the owner feeds us live events, False while we read
+        # history, and False once canceled.
+        self._synced = synced
         self._pending: deque[tuple[tuple[Event, ...], int]] = deque()  # (events, size in bytes)
-        self._pending_events = 0
+        self._pending_events = 0  # the events and bytes in _pending
         self._pending_bytes = 0
-        self._header_rev = 0
+        self._header_rev = 0  # the revision of the last batch delivered
         self._waiter: asyncio.Future[None] | None = None
         self._progress = False
         self._closed = False
@@ -86,6 +128,16 @@ class Watcher:
     @property
     def canceled(self) -> bool:
         return self._closed
+
+    @property
+    def synced(self) -> bool:
+        """Whether the watcher is on the live stream (else it reads history first)."""
+        return self._synced
+
+    @property
+    def pending_events(self) -> int:
+        """How many events are buffered, waiting for the consumer."""
+        return self._pending_events
 
     def __aiter__(self) -> Watcher:
         return self
@@ -102,7 +154,8 @@ class Watcher:
             return
         self._closed = True
         self.cancel_reason = reason
-        self._hub.remove(self)
+        self._synced = False
+        self._owner.remove(self)
         self._pending.clear()
         self._wake()
 
@@ -116,7 +169,7 @@ class Watcher:
         self._progress = True
         self._wake()
 
-    # ------------------------------------------------------------ hub side
+    # ------------------------------------------------------------ owner side
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -124,34 +177,40 @@ class Watcher:
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
-        if self.listener is not None:
-            self.listener(self)
+        listener = self.listener
+        if listener is not None:
+            listener(self)
 
-    def deliver(self, events: tuple[Event, ...], revision: int, nbytes: int) -> bool:
-        """Buffer live events; True if the buffer is now over its limits."""
-        if self._min_rev:
-            if events[-1].kv.mod_revision < self._min_rev:
-                return False
-            events = tuple(e for e in events if e.kv.mod_revision >= self._min_rev)
-            if not events:
-                return False
-        self._pending.append((events, nbytes))
-        self._pending_events += len(events)
-        self._pending_bytes += nbytes
-        self._header_rev = revision
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-        if self.listener is not None:
-            self.listener(self)
-        hub = self._hub
-        return self._pending_events > hub.max_pending_events or self._pending_bytes > hub.max_pending_bytes
+    @staticmethod
+    def deliver_all(
+        watchers: list[Watcher], events: tuple[Event, ...], nbytes: int, revision: int, overflow: list[Watcher]
+    ) -> None:
+        """Buffer one tuple of live events (`nbytes` in all) in each of `watchers`, and wake
+        each; add to `overflow` those now over their buffer limits. The fan-out's inner
+        loop: one Python call per watcher (its wake-up), whatever the group's size."""
+        count = len(events)
+        last = events[-1].kv.mod_revision
+        for w in watchers:
+            evs, n = events, count
+            if w._min_rev:
+                if last < w._min_rev:
+                    continue
+                evs = tuple(e for e in events if e.kv.mod_revision >= w._min_rev)
+                n = len(evs)
+            w._pending.append((evs, nbytes))
+            n = w._pending_events = w._pending_events + n
+            size = w._pending_bytes = w._pending_bytes + nbytes
+            w._header_rev = revision
+            w._wake()
+            if n > w._max_pending_events or size > w._max_pending_bytes:
+                overflow.append(w)
 
-    def drop_buffer(self) -> int:
-        """Forget buffered events; return the first revision among them (0 if none)."""
+    def fall_behind(self) -> int:
+        """The owner moves this watcher to history catch-up (its buffer overflowed): forget
+        the buffered events, which history will give again; return the first revision among
+        them (0 if none)."""
         first = self._pending[0][0][0].kv.mod_revision if self._pending else 0
+        self._synced = False
         self._pending.clear()
         self._pending_events = 0
         self._pending_bytes = 0
@@ -165,7 +224,7 @@ class Watcher:
 
     def has_work(self) -> bool:
         """Whether `poll` would return something now (or has history to read)."""
-        return bool(self._pending) or self._closed or bool(self._compacted) or not self.synced or self._progress
+        return bool(self._pending) or self._closed or bool(self._compacted) or not self._synced or self._progress
 
     def poll(self) -> Batch | None:
         """What the consumer gets next, if it can get it without waiting.
@@ -176,7 +235,7 @@ class Watcher:
         pending = self._pending
         if pending:
             # Whole chunks, up to the response size limit (always at least one).
-            limit = self._hub.max_response_bytes
+            limit = self._max_response_bytes
             events, size = pending.popleft()
             chunks = [events]
             taken = len(events)
@@ -194,19 +253,20 @@ class Watcher:
             rev = self._compacted
             self.cancel("compacted")
             return Batch(BatchKind.COMPACTED, [], rev)
-        if not self.synced:
+        if not self._synced:
             try:
-                got = self._hub.catch_up(self)
+                got = self._owner.catch_up(self)
             except CompactedError as err:
                 self.cancel("compacted")
                 return Batch(BatchKind.COMPACTED, [], err.compact_revision)
-            if got is not None:
-                return Batch(BatchKind.EVENTS, [tuple(got[0])], got[1])
-            if not self.synced:
+            self._synced = got.synced
+            if got.events:
+                return Batch(BatchKind.EVENTS, [tuple(got.events)], got.revision)
+            if not got.synced:
                 return _AGAIN
         if self._progress:
             self._progress = False
-            return Batch(BatchKind.PROGRESS, [], self._hub.revision)
+            return Batch(BatchKind.PROGRESS, [], self._owner.revision)
         return None
 
     async def __anext__(self) -> WatchResponse:
@@ -225,9 +285,9 @@ class Watcher:
             if kind is BatchKind.EVENTS:
                 chunks = batch.chunks
                 events = chunks[0] if len(chunks) == 1 else tuple(ev for c in chunks for ev in c)
-                return WatchResponse(self._hub.header.at(batch.revision), self.watch_id, events)
+                return WatchResponse(self._owner.header_at(batch.revision), self.watch_id, events)
             if kind is BatchKind.PROGRESS:
-                return WatchResponse(self._hub.header.at(batch.revision), self.watch_id)
+                return WatchResponse(self._owner.header_at(batch.revision), self.watch_id)
             if kind is BatchKind.AGAIN:
                 await asyncio.sleep(0)  # a chunk of history held nothing for us; let others run
                 continue

@@ -513,6 +513,14 @@ class StoreVsModel(RuleBasedStateMachine):
         assert self.store.revision == self.model.revision
         assert self.store.compact_revision == self.model.compact_revision
 
+    @invariant()
+    def watch_membership_is_consistent(self) -> None:
+        """Each open watch is in exactly one of the hub's places (see test_watch_membership)."""
+        hub = self.store._hub
+        hub.check_invariants()
+        for w in self.watches:
+            assert hub.is_synced(w.watcher) != (hub.next_history_revision(w.watcher) is not None)
+
 
 def test_store_matches_etcd_model() -> None:
     """The store answers every KV, txn, compaction, lease and watch request as etcd v3 does:

@@ -173,8 +173,8 @@ async def test_a_stalled_client_stalls_nobody_and_stays_bounded(served: Served) 
     got: list[int] = []
     for i in range(total):
         await served.store.put(P + b"%d" % (i % 50), value)
-        for w in list(hub._unsynced) + [w for g in hub._groups.values() for m in g.variants.values() for w in m]:
-            worst = max(worst, w._pending_events)
+        for w in hub.watchers():
+            worst = max(worst, w.pending_events)
         while len(got) < i + 1:
             msg = await read(healthy)
             got += [e.kv.mod_revision for e in msg.events]

@@ -46,7 +46,7 @@ class WatchStream:
         self._next_id = 0
         self._control: deque[bytes] = deque()  # created / canceled responses go first
         self._ready: deque[Watcher] = deque()
-        self._queued: set[int] = set()
+        self._queued: set[Watcher] = set()  # the watchers in _ready (by identity: an ID may be reused)
         self._progress_all = False
         self._closing = False
         self._wakeup: asyncio.Future[None] | None = None
@@ -74,8 +74,8 @@ class WatchStream:
             wakeup.set_result(None)
 
     def _on_ready(self, w: Watcher) -> None:
-        if w.watch_id not in self._queued:
-            self._queued.add(w.watch_id)
+        if w not in self._queued:
+            self._queued.add(w)
             self._ready.append(w)
             self._wake()
 
@@ -205,7 +205,7 @@ class WatchStream:
 
     def _next_from(self, w: Watcher) -> bytes | None:
         """The next response of one watcher, as bytes; None if it had nothing to send."""
-        self._queued.discard(w.watch_id)
+        self._queued.discard(w)
         if self.watchers.get(w.watch_id) is not w:
             return None  # canceled meanwhile
         batch = w.poll()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -188,3 +189,55 @@ async def test_a_stalled_client_stalls_nobody_and_stays_bounded(served: Served) 
     assert revisions == list(range(2, total + 2))
     stalled.cancel()
     healthy.cancel()
+
+
+class _Context:
+    """The part of grpc.aio.ServicerContext a WatchStream uses: requests read back to back
+    (as when they arrive in one packet), responses collected."""
+
+    def __init__(self, requests: list[rpc_pb2.WatchRequest]) -> None:
+        self.requests = [r.SerializeToString() for r in requests]
+        self.sent: list[rpc_pb2.WatchResponse] = []
+        self.changed = asyncio.Event()
+
+    async def read(self) -> bytes:
+        if self.requests:
+            return self.requests.pop(0)
+        await asyncio.Event().wait()  # the client sends nothing more
+        raise AssertionError("unreachable")
+
+    async def write(self, data: bytes) -> None:
+        self.sent.append(rpc_pb2.WatchResponse.FromString(data))
+        self.changed.set()
+
+
+async def test_a_watch_id_reused_at_once_is_served(served: Served) -> None:
+    """etcd: after a cancel the client may create a watch with the same ID; the new watch
+    gets its history even when the old one was still waiting for the sender."""
+    from kvstore.server.watch_stream import WatchStream
+
+    for i in range(3):
+        await served.store.put(P + b"k%d" % i, b"v")
+    cancel = rpc_pb2.WatchRequest(cancel_request=rpc_pb2.WatchCancelRequest(watch_id=5))
+    ctx = _Context([create(watch_id=5, start_revision=2), cancel, create(watch_id=5, start_revision=2)])
+    ws = served.server.watch
+    stream = WatchStream(served.store, ws.cache, ws.gate, ctx)  # type: ignore[arg-type]
+    task = asyncio.create_task(stream.run())
+    try:
+
+        async def events_after_recreate() -> list[int]:
+            while True:
+                creates = [i for i, m in enumerate(ctx.sent) if m.created and m.watch_id == 5]
+                if len(creates) == 2:
+                    later = ctx.sent[creates[1] + 1 :]
+                    revs = [e.kv.mod_revision for m in later if m.watch_id == 5 for e in m.events]
+                    if revs:
+                        return revs
+                ctx.changed.clear()
+                await ctx.changed.wait()
+
+        assert await asyncio.wait_for(events_after_recreate(), 10) == [2, 3, 4]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

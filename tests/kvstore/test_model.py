@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -37,9 +35,8 @@ from typing import Any, TypeAlias
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import invariant, precondition, rule, run_state_machine_as_test
 
-import kvstore
 from kvstore import (
     CompactedError,
     Compare,
@@ -61,6 +58,7 @@ from kvstore import (
 )
 from kvstore.messages import RequestOp
 from tests.kvstore.model import Model, in_range
+from tests.kvstore.store_machine import StoreMachine
 
 KEYS = (b"a", b"ab", b"abc", b"b", b"c", b"c\x00", b"c\xff", b"d")
 PREFIXES = (b"a", b"ab", b"c", b"c\x00", b"c\xff", b"d", b"\xff")
@@ -157,28 +155,14 @@ def _same_error(got: KVError, expected: KVError) -> bool:
     return True
 
 
-class StoreVsModel(RuleBasedStateMachine):
+class StoreVsModel(StoreMachine):
     def __init__(self) -> None:
-        super().__init__()
-        self.dir = tempfile.mkdtemp(prefix="kvstore-model-")
-        self.loop = asyncio.new_event_loop()
-        self.store = kvstore.open(self.dir, fsync=False, watch_max_pending_events=WATCH_BUFFER)
+        super().__init__("kvstore-model-", watch_max_pending_events=WATCH_BUFFER)
         self.store._hub.history.max_events = HISTORY_CHUNK  # no public option for this one
         self.model = Model()
         self.watches: list[_OpenWatch] = []
 
-    def teardown(self) -> None:
-        try:
-            self.loop.run_until_complete(self.store.close())
-            self.loop.run_until_complete(self.loop.shutdown_default_executor())
-        finally:
-            self.loop.close()
-            shutil.rmtree(self.dir, ignore_errors=True)
-
     # ------------------------------------------------------------ comparing answers
-
-    def run(self, aw: Awaitable[Any]) -> Any:
-        return self.loop.run_until_complete(aw)
 
     def expect(self, model_call: ModelCall) -> tuple[Any, KVError | None]:
         """The model's answer, or the error it raises."""

@@ -25,14 +25,11 @@ uses, so a step never waits.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
@@ -40,10 +37,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-import kvstore
 from kvstore import DeleteRangeRequest, Event, PutRequest, Watcher, WatchFilterType, prefix_range_end
 from kvstore.watch.watcher import BatchKind
 from tests.kvstore.model import Model
+from tests.kvstore.store_machine import StoreMachine
 
 KEYS = (b"a", b"a/1", b"a/2", b"b", b"b/1", b"c")
 SPANS = (
@@ -79,29 +76,16 @@ def _plain(events: list[Event] | tuple[Event, ...]) -> list[Event]:
     return [Event(e.type, e.kv) for e in events]
 
 
-class HubMembership(RuleBasedStateMachine):
+class HubMembership(StoreMachine):
     def __init__(self) -> None:
-        super().__init__()
-        self.dir = tempfile.mkdtemp(prefix="kvstore-hub-")
-        self.loop = asyncio.new_event_loop()
+        super().__init__("kvstore-hub-", watch_max_pending_events=BUFFER, watch_max_response_bytes=RESPONSE_BYTES)
         # The fan-out runs in a loop callback, where an exception is only logged: collect them.
         self.loop_errors: list[dict[str, object]] = []
         self.loop.set_exception_handler(lambda _, context: self.loop_errors.append(context))
-        self.store = kvstore.open(
-            self.dir, fsync=False, watch_max_pending_events=BUFFER, watch_max_response_bytes=RESPONSE_BYTES
-        )
         self.hub = self.store._hub
         self.hub.history.max_events = HISTORY_CHUNK
         self.model = Model()
         self.watches: list[_Watch] = []
-
-    def teardown(self) -> None:
-        try:
-            self.loop.run_until_complete(self.store.close())
-            self.loop.run_until_complete(self.loop.shutdown_default_executor())
-        finally:
-            self.loop.close()
-            shutil.rmtree(self.dir, ignore_errors=True)
 
     def live(self) -> list[_Watch]:
         return [w for w in self.watches if not w.watcher.canceled]
@@ -136,7 +120,7 @@ class HubMembership(RuleBasedStateMachine):
         async def submit() -> None:
             await asyncio.gather(*(store.put(k, v) if put else store.delete_range(k) for k, put, v in ops))
 
-        self.loop.run_until_complete(submit())
+        self.run(submit())
         for k, put, v in ops:
             if put:
                 self.model.put(PutRequest(k, v))
@@ -160,7 +144,7 @@ class HubMembership(RuleBasedStateMachine):
         async def open_watch() -> Watcher:  # a store binds to the loop that first uses it
             return self.store.watch(*span, start_revision=start, prev_kv=prev_kv, filters=filters)
 
-        watcher = self.loop.run_until_complete(open_watch())
+        watcher = self.run(open_watch())
         self.watches.append(_Watch(watcher, *span, start or self.model.revision + 1, filters))
 
     @precondition(lambda self: self.live())
@@ -193,7 +177,7 @@ class HubMembership(RuleBasedStateMachine):
         """Compaction under watchers still catching up: those behind it end with the compact revision."""
         m = self.model
         revision = data.draw(st.integers(max(m.compact_revision, 1) + 1, m.revision))
-        self.loop.run_until_complete(self.store.compact(revision))
+        self.run(self.store.compact(revision))
         m.compact(revision)
 
     def read(self, w: _Watch, responses: int) -> None:

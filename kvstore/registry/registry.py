@@ -332,8 +332,6 @@ class Registry:
         strategy = self.strategy_for(info)
 
         def try_update(current: dict[str, Any]) -> dict[str, Any]:
-            if subresource == "status":
-                return self._admit(strategy, strategy.prepare_for_status_update(dict(obj), current), current)
             if subresource == "scale":
                 replicas = obj.get("spec", {}).get("replicas")
                 if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
@@ -341,13 +339,21 @@ class Registry:
                         "Scale", "autoscaling", name, [errors.invalid("spec.replicas", replicas, "must be >= 0")]
                     )
                 return self._admit(strategy, apply_scale(current, replicas), current)
-            return self._admit(strategy, strategy.prepare_for_update(dict(obj), current), current)
+            return self._prepare_update(strategy, subresource, dict(obj), current)
 
         updated = await guaranteed_update(
             self.kv, info, ns, name, try_update, resource_version=wanted_rev, delete_ops=strategy.delete_ops
         )
         result = self._after_update(strategy, updated)
         return scale_of(info, result) if subresource == "scale" else result
+
+    def _prepare_update(
+        self, strategy: Strategy, subresource: str, new: dict[str, Any], current: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What an update (or patch) of the main resource or of `status` stores, validated."""
+        if subresource == "status":
+            return self._admit(strategy, strategy.prepare_for_status_update(new, current), current)
+        return self._admit(strategy, strategy.prepare_for_update(new, current), current)
 
     def _after_update(self, strategy: Strategy, updated: Updated) -> dict[str, Any]:
         """The strategy's after-write hook for what an update did (nothing when it changed nothing)."""
@@ -395,9 +401,7 @@ class Registry:
             _check_kind(info, patched)
             if meta.name(patched) != name:
                 raise BadRequestError("the name of the object cannot be changed by a patch")
-            if subresource == "status":
-                return self._admit(strategy, strategy.prepare_for_status_update(patched, current), current)
-            return self._admit(strategy, strategy.prepare_for_update(patched, current), current)
+            return self._prepare_update(strategy, subresource, patched, current)
 
         updated = await guaranteed_update(self.kv, info, ns, name, try_patch, delete_ops=strategy.delete_ops)
         return self._after_update(strategy, updated)

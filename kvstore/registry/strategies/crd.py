@@ -50,7 +50,7 @@ class CustomResourceDefinitionStrategy(DefaultStrategy):
 
     def delete_ops(self, key: bytes, obj: dict[str, Any]) -> list[RequestOp]:
         """The CRD's key and every object of the resource it served."""
-        ops: list[RequestOp] = [DeleteRangeRequest(key)]
+        ops = DefaultStrategy.delete_ops(self, key, obj)
         spec = obj.get("spec", {})
         served = GroupVersionResource(spec.get("group", ""), "", spec.get("names", {}).get("plural", ""))
         if served.group and served.resource:

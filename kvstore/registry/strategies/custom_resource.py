@@ -53,7 +53,5 @@ class CustomResourceStrategy(DefaultStrategy):
         return [] if self.schema is None else openapi_schema.validate(self.schema, obj)
 
     def _content(self, obj: dict[str, Any]) -> dict[str, Any]:
-        skip = (
-            ("metadata", "apiVersion", "kind", "status") if self.info.has_status else ("metadata", "apiVersion", "kind")
-        )
+        skip = _NOT_CONTENT_WITH_STATUS if self.info.has_status else _NOT_CONTENT
         return {k: v for k, v in obj.items() if k not in skip}

@@ -291,19 +291,13 @@ class WatchHub:
 
     def send_progress_notifications(self) -> None:
         """Tell every synced watcher with progress_notify that it is up to date."""
-        for group in list(self._groups.values()):
-            for watchers in group.variants.values():
-                for w in watchers:
-                    if w.progress_notify and not w.pending_events:
-                        w.request_progress()
+        for w in list(self._group_of):  # a listener may act on the watcher as it is told
+            if w.progress_notify and not w.pending_events:
+                w.request_progress()
 
     async def close(self) -> None:
         self._closed = True
-        for group in list(self._groups.values()):
-            for watchers in list(group.variants.values()):
-                for w in list(watchers):
-                    w.cancel("store closed")
-        for w in list(self._unsynced):
+        for w in self.watchers():  # a snapshot: each cancel removes the watcher
             w.cancel("store closed")
         if self._progress_task is not None:
             self._progress_task.cancel()

@@ -60,7 +60,6 @@ class Watcher:
 
     __slots__ = (
         "_closed",
-        "_compacted",
         "_header_rev",
         "_max_pending_bytes",
         "_max_pending_events",
@@ -122,7 +121,6 @@ class Watcher:
         self._waiter: asyncio.Future[None] | None = None
         self._progress = False
         self._closed = False
-        self._compacted = 0
         self.listener: Callable[[Watcher], None] | None = None  # told when there is work to poll
 
     @property
@@ -216,15 +214,11 @@ class Watcher:
         self._pending_bytes = 0
         return first
 
-    def mark_compacted(self, compact_revision: int) -> None:
-        self._compacted = compact_revision
-        self._wake()
-
     # ------------------------------------------------------------ consumer side
 
     def has_work(self) -> bool:
         """Whether `poll` would return something now (or has history to read)."""
-        return bool(self._pending) or self._closed or bool(self._compacted) or not self._synced or self._progress
+        return bool(self._pending) or self._closed or not self._synced or self._progress
 
     def poll(self) -> Batch | None:
         """What the consumer gets next, if it can get it without waiting.
@@ -249,10 +243,6 @@ class Watcher:
             return Batch(BatchKind.EVENTS, chunks, self._header_rev)
         if self._closed:
             return _END
-        if self._compacted:
-            rev = self._compacted
-            self.cancel("compacted")
-            return Batch(BatchKind.COMPACTED, [], rev)
         if not self._synced:
             try:
                 got = self._owner.catch_up(self)

@@ -536,7 +536,6 @@ class ServerProtocol:
             out.append(chunk)  # the payload as is: no copy into a frame
             stream.send_window -= n
             self._send_window -= n
-            stream.pending_bytes -= n
         self._blocked.pop(sid, None)
         return True
 

@@ -28,7 +28,6 @@ class StreamState:
         "messages",
         "messages_received",
         "pending",
-        "pending_bytes",
         "recv_closed",
         "response_done",
         "send_window",
@@ -46,7 +45,6 @@ class StreamState:
         # section 6.9.2), never over 2**31-1.
         self.send_window = send_window
         self.pending: deque[memoryview] = deque()  # DATA payloads waiting for window, in order
-        self.pending_bytes = 0  # == sum(len(chunk) for chunk in pending)
         self.trailers: bytes | None = None  # the last header block, owed once `pending` is empty
         self.headers_sent = False  # the response HEADERS went out (or trailers-only: the status)
         self.response_done = False  # the status is decided: `trailers` is set or sent
@@ -116,9 +114,7 @@ class StreamState:
     def queue(self, chunk: memoryview) -> None:
         """Response DATA bytes that wait for window (sent in order, before the trailers)."""
         self.pending.append(chunk)
-        self.pending_bytes += len(chunk)
 
     def drop_queued(self) -> None:
         """Forget the response bytes still waiting for window (the call failed)."""
         self.pending.clear()
-        self.pending_bytes = 0

@@ -94,11 +94,12 @@ def test_nothing_checked_once_the_status_is_decided() -> None:
     assert state.recv_closed
 
 
-def test_queued_response_bytes_counted() -> None:
-    """The invariant pending_bytes == sum of the queued chunks' lengths, through queue and drop."""
+def test_queued_response_bytes_keep_their_order_until_dropped() -> None:
+    """Response DATA waiting for window goes out in the order it was queued (RFC 9113 section
+    5.1: frames on a stream are ordered); a failed call drops all of it."""
     state = stream()
     state.queue(memoryview(b"abc"))
     state.queue(memoryview(b"de"))
-    assert state.pending_bytes == 5 == sum(len(c) for c in state.pending)
+    assert [bytes(c) for c in state.pending] == [b"abc", b"de"]
     state.drop_queued()
-    assert state.pending_bytes == 0 and not state.pending
+    assert not state.pending

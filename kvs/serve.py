@@ -12,6 +12,7 @@ import sys
 import kvstore
 from kvstore.server import Server, parse_listen_url
 from kvstore.server.send_gate import DEFAULT_MAX_PACE
+from kvstore.server.server import GRPC_SERVERS
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     serve.add_argument(
         "--grpc-server",
-        choices=("native", "grpcio"),
+        choices=GRPC_SERVERS,
         default="native",
         help="the server transport: native (our own HTTP/2, default) or grpcio (grpc.aio's server)",
     )

@@ -24,8 +24,7 @@ from typing import IO, Any
 import pytest
 
 from kvs.bench.servers import (
-    _INSTALL_HINT,
-    _LIVE_PROCS,
+    INSTALL_HINT,
     READY_TIMEOUT,
     STOP_TIMEOUT,
     EtcdServer,
@@ -34,6 +33,8 @@ from kvs.bench.servers import (
     ServerError,
     ServerProcess,
     free_port,
+    kill_at_exit,
+    reaped,
     running,
 )
 
@@ -45,7 +46,7 @@ def require_binary(name: str) -> str:
     """The path of `name` on PATH; fails the calling test with an install hint if it is missing."""
     path = shutil.which(name)
     if path is None:
-        pytest.fail(_INSTALL_HINT.format(name=name), pytrace=False)
+        pytest.fail(INSTALL_HINT.format(name=name), pytrace=False)
     return path
 
 
@@ -170,7 +171,7 @@ class EtcdctlProcess:
             env=_etcdctl_env(),
             start_new_session=True,
         )
-        _LIVE_PROCS.add(self.proc)
+        kill_at_exit(self.proc)
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self.stdout = OutputReader(self.proc.stdout)
         self.stderr = OutputReader(self.proc.stderr)
@@ -206,7 +207,7 @@ class EtcdctlProcess:
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()
-        _LIVE_PROCS.discard(self.proc)
+        reaped(self.proc)
         return self.proc.returncode
 
     def __enter__(self) -> EtcdctlProcess:

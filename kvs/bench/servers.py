@@ -41,7 +41,7 @@ from kvs.bench.common import Config, fresh_dir
 READY_TIMEOUT = 60.0  # seconds a server gets to start serving
 STOP_TIMEOUT = 10.0  # seconds a server gets to exit after SIGTERM before SIGKILL
 
-_INSTALL_HINT = (
+INSTALL_HINT = (
     "{name} is not installed: install Debian's etcd-server and etcd-client packages "
     "(`apt-get install etcd-server etcd-client`; `make test` installs them)"
 )
@@ -184,9 +184,19 @@ class ServerError(RuntimeError):
     """A server did not start (or cannot be), with the end of its log."""
 
 
-# Every process started here until it is reaped, so none outlives the test run.
+# Every process started here until it is reaped, so none outlives the run.
 _LIVE: set[ServerProcess] = set()
 _LIVE_PROCS: set[subprocess.Popen[bytes]] = set()
+
+
+def kill_at_exit(proc: subprocess.Popen[bytes]) -> None:
+    """Kill `proc` when the interpreter exits, unless `reaped(proc)` was said first."""
+    _LIVE_PROCS.add(proc)
+
+
+def reaped(proc: subprocess.Popen[bytes]) -> None:
+    """`proc` has exited and been waited for: nothing to kill at exit."""
+    _LIVE_PROCS.discard(proc)
 
 
 @atexit.register
@@ -433,7 +443,7 @@ class EtcdServer(ServerProcess):
     ) -> None:
         binary = binary or find_etcd()
         if binary is None:
-            raise ServerError(_INSTALL_HINT.format(name="etcd"))
+            raise ServerError(INSTALL_HINT.format(name="etcd"))
         self.binary = binary
         self.name = name
         super().__init__(data_dir, ready_timeout=ready_timeout)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 _T = TypeVar("_T")
 
 FIRST_DELAY = 0.05
 MAX_DELAY = 1.0
+_JITTER = random.Random()  # shared: seeding one per Backoff would cost every call that retries
 
 
 @dataclass(slots=True)
@@ -29,7 +30,7 @@ class Backoff:
     maximum: float = MAX_DELAY
     jitter: float = 1.0
     """Each wait is `delay * (1 + jitter * random())`."""
-    rng: random.Random = field(default_factory=random.Random)
+    rng: random.Random = _JITTER
     _delay: float = 0.0
 
     def next_delay(self) -> float:
@@ -57,13 +58,14 @@ async def retry_while_unavailable(
     """`await attempt()` until it does not raise `unavailable`, waiting as `Backoff` says
     between tries; the last error is raised once the next try would pass `timeout` seconds
     (None: never)."""
-    backoff = Backoff()
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
+    backoff: Backoff | None = None  # made on the first failure: a call that succeeds pays nothing
     while True:
         try:
             return await attempt()
         except unavailable:
+            backoff = backoff or Backoff()
             wait = backoff.next_delay()
             if deadline is not None and loop.time() + wait > deadline:
                 raise

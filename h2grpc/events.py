@@ -79,6 +79,18 @@ class ConnectionFailed:
 
     code: int
     message: str
+    limit: str = ""  # the `h2grpc.limits` name when a limit closed it (ENHANCE_YOUR_CALM mostly)
+
+
+@dataclass(slots=True)
+class LimitTripped:
+    """A limit refused something without closing the connection (a stream over
+    max_concurrent_streams, a header list over max_header_list_size, request bytes over
+    max_request_buffer): the protocol already answered; the I/O side counts and logs it."""
+
+    limit: str  # an `h2grpc.limits` name
+    stream_id: int
+    message: str
 
 
 Event = (
@@ -90,4 +102,5 @@ Event = (
     | StreamReset
     | RequestRejected
     | ConnectionFailed
+    | LimitTripped
 )

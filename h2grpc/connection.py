@@ -8,6 +8,12 @@ one write. The decisions that need the served methods are made here: an unknown 
 UNIMPLEMENTED, a malformed grpc-timeout INTERNAL (both Trailers-Only, via
 `ServerProtocol.refuse`). Shutdown: GOAWAY, then close once the calls ended (or end them
 with UNAVAILABLE).
+
+Backpressure and fairness, the I/O half of `h2grpc.limits`: each turn of the event loop
+parses at most `frames_per_turn` frames of this connection; the rest waits for a later turn
+with reading paused, so a flooding client slows itself and not the others. While the
+transport's send buffer is full, reading and parsing stop and our bytes stay with the
+protocol, whose bounded control-reply queue then closes a client that never reads.
 """
 
 from __future__ import annotations
@@ -21,10 +27,13 @@ from typing import Protocol
 import grpc
 
 from h2grpc import headers as h
+from h2grpc import limits as lim
 from h2grpc import status
+from h2grpc import wire as f
 from h2grpc.call import ServerCall
 from h2grpc.events import (
     ConnectionFailed,
+    LimitTripped,
     MessagesReceived,
     RequestReceived,
     RequestRejected,
@@ -33,16 +42,18 @@ from h2grpc.events import (
     StreamReset,
     StreamWritable,
 )
+from h2grpc.limits import Limits
 from h2grpc.protocol import ServerProtocol
 
 log = logging.getLogger("h2grpc")
+
+CLOSE_GRACE = 1.0  # seconds a closing connection's last bytes get before the socket is cut
 
 
 class ConnectionOwner(Protocol):
     """What a connection needs of its server (`h2grpc.server.GrpcServer`)."""
 
-    max_receive_message_length: int
-    max_concurrent_streams: int
+    limits: Limits
     connections: set[Connection]  # the open connections: each adds and removes itself
 
     def method_handler(self, path: bytes) -> grpc.RpcMethodHandler | None:
@@ -51,6 +62,10 @@ class ConnectionOwner(Protocol):
 
     def calls_changed(self) -> None:
         """A call or a connection ended."""
+        ...
+
+    def limit_tripped(self, conn: Connection, limit: str, message: str) -> None:
+        """A limit of `h2grpc.limits` tripped on `conn`: count it, log it (rate-limited)."""
         ...
 
 
@@ -69,15 +84,15 @@ class Connection(asyncio.Protocol):
     def __init__(self, server: ConnectionOwner) -> None:
         self._server = server
         self._loop = asyncio.get_running_loop()
-        self._protocol = ServerProtocol(
-            max_concurrent_streams=server.max_concurrent_streams,
-            max_receive_message_length=server.max_receive_message_length,
-        )
+        self._protocol = ServerProtocol(server.limits)
         self.peer_name = ""
-        self.paused = False  # the transport's buffer is full: writers wait
+        self.paused = False  # the transport's buffer is full: writers wait, reading stops
         self.calls: dict[int, _Running] = {}  # by stream id: the protocol's open streams that run a call
+        self.limits_logged: set[str] = set()  # the limits already logged for this connection
         self._transport: asyncio.Transport | None = None
         self._flush_scheduled = False
+        self._reading_paused = False
+        self._continue_scheduled = False  # frames left over from a turn wait for `_continue`
         self.closed = False
 
     # -- asyncio.Protocol
@@ -87,12 +102,33 @@ class Connection(asyncio.Protocol):
         self._transport = transport
         peer = transport.get_extra_info("peername")
         self.peer_name = f"ipv4:{peer[0]}:{peer[1]}" if peer and len(peer) == 2 else f"ipv6:[{peer[0]}]:{peer[1]}"
-        self._server.connections.add(self)
+        server = self._server
+        if len(server.connections) >= server.limits.max_connections:
+            message = f"more than {server.limits.max_connections} open connections (max_connections)"
+            server.limit_tripped(self, lim.CONNECTIONS, message)
+            self._protocol.abort(f.ENHANCE_YOUR_CALM, message, lim.CONNECTIONS)
+            self._close()
+            return
+        server.connections.add(self)
         self._schedule_flush()  # the protocol's preface
 
     def data_received(self, data: bytes) -> None:
         protocol = self._protocol
+        protocol.new_turn()
         protocol.receive_data(data)
+        self._handle_events()
+
+    def _continue(self) -> None:
+        """A later turn for the frames a turn's budget left unparsed."""
+        self._continue_scheduled = False
+        if not self.closed and not self.paused:
+            self._protocol.new_turn()
+            self._handle_events()
+
+    def _handle_events(self) -> None:
+        """Act on the protocol's events until it has none this turn; then read on, or wait
+        for a later turn if frames are left over (reading paused meanwhile)."""
+        protocol = self._protocol
         calls = self.calls
         while (event := protocol.next_event()) is not None:
             if isinstance(event, RequestReceived):
@@ -120,11 +156,39 @@ class Connection(asyncio.Protocol):
                 if running is not None:
                     self._stop(running, by_peer=isinstance(event, StreamReset) and event.by_peer)
                     self._call_ended()
+            elif isinstance(event, LimitTripped):
+                self._server.limit_tripped(self, event.limit, event.message)
             elif isinstance(event, ConnectionFailed):
+                if event.limit:
+                    self._server.limit_tripped(self, event.limit, event.message)
                 self._fail_connection(event.message)
                 return
         if protocol.has_data_to_send():
-            self._schedule_flush()
+            self._schedule_flush()  # before the next turn's frames: their replies come after these
+        if protocol.input_pending:
+            self._pause_reading()
+            if not self._continue_scheduled and not self.paused:
+                self._continue_scheduled = True
+                self._loop.call_soon(self._continue)
+        elif self._reading_paused and not self.paused:
+            self._resume_reading()
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self._transport is not None and not self._transport.is_closing():
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    def tick(self, now: float) -> None:
+        """The protocol's time-based limits (timeouts, keepalive, stalled streams); called by
+        the server about once a second."""
+        if not self.closed:
+            self._protocol.tick(now)
+            self._handle_events()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -137,11 +201,17 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.paused = True
+        self._protocol.writing_paused()
+        self._pause_reading()
 
     def resume_writing(self) -> None:
         self.paused = False
+        self._protocol.writing_resumed()
+        self._flush()
         for running in list(self.calls.values()):
             running.call.writable_again()
+        if not self.closed:
+            self._handle_events()  # frames read before the pause, then reading again
 
     # -- calls
 
@@ -186,8 +256,7 @@ class Connection(asyncio.Protocol):
 
     def _call_ended(self) -> None:
         if self._protocol.going_away and not self.calls and self._transport is not None:
-            self._flush()
-            self._transport.close()  # told to go away, and now idle
+            self._close()  # told to go away, and now idle
         self._server.calls_changed()
 
     # -- call.CallTransport
@@ -229,36 +298,47 @@ class Connection(asyncio.Protocol):
             self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        """Write what the protocol has to send; while the transport's buffer is full it stays
+        with the protocol (whose control-reply bound then trips), unless closing."""
         self._flush_scheduled = False
+        if self.paused and not self.closed:
+            return
         data = self._protocol.data_to_send()
         if data and self._transport is not None:
             self._transport.write(data)
+
+    def _close(self) -> None:
+        """Flush and close; a peer that does not take the last bytes is cut after CLOSE_GRACE."""
+        self.closed = True
+        self._flush()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+            self._loop.call_later(CLOSE_GRACE, self._cut, transport)
+
+    def _cut(self, transport: asyncio.Transport) -> None:
+        if self._transport is transport:  # connection_lost has not come yet
+            transport.abort()
 
     # -- ending the connection
 
     def _fail_connection(self, message: str) -> None:
         log.info("closing a client connection (%s): %s", self.peer_name, message)
-        self._flush()
         for running in list(self.calls.values()):
             self._stop(running)
         self.calls.clear()
-        self.closed = True
-        if self._transport is not None:
-            self._transport.close()
+        self._close()
 
     def go_away(self) -> None:
         """Graceful shutdown: refuse new calls, let the running ones end."""
         if self._transport is not None and self._protocol.go_away():
             self._schedule_flush()
             if not self.calls:
-                self._flush()
-                self._transport.close()
+                self._close()
 
     def close_now(self) -> None:
         """End every call with UNAVAILABLE and close."""
         for running in list(self.calls.values()):
             running.call.fail(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
             self._stop(running)
-        self._flush()
-        if self._transport is not None:
-            self._transport.close()
+        self._close()

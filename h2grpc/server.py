@@ -1,19 +1,28 @@
 """`GrpcServer`: listening sockets, connections, and a graceful stop; the same shape as the
-part of `grpc.aio.Server` a server needs (ports, generic handlers, start, stop)."""
+part of `grpc.aio.Server` a server needs (ports, generic handlers, start, stop). It also
+keeps the server-wide side of `h2grpc.limits`: the connection count, the listen backlog, the
+clock that drives every connection's timeouts, and the count of limits tripped."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
+import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import grpc
 
 from h2grpc.connection import Connection
+from h2grpc.limits import Limits, TokenBucket
 
-DEFAULT_MAX_CONCURRENT_STREAMS = 100_000
+log = logging.getLogger("h2grpc")
+
+LOG_BURST = 20  # limit trips logged at once ...
+LOG_PER_SECOND = 1.0  # ... then this many a second, whatever the number of connections
 
 
 class _CallDetails(NamedTuple):
@@ -26,15 +35,13 @@ class _CallDetails(NamedTuple):
 class GrpcServer:
     """Serves `grpc.GenericRpcHandler`s over cleartext HTTP/2 on the running event loop."""
 
-    def __init__(
-        self,
-        *,
-        max_receive_message_length: int = 4 * 1024 * 1024,
-        max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS,
-    ) -> None:
-        self.max_receive_message_length = max_receive_message_length
-        self.max_concurrent_streams = max_concurrent_streams
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
         self.connections: set[Connection] = set()
+        # Limits tripped since start, by `h2grpc.limits` name: the metric of the limits.
+        self.limits_tripped: Counter[str] = Counter()
+        self._log_budget = TokenBucket(LOG_BURST, LOG_PER_SECOND, time.monotonic())
+        self._tick_handle: asyncio.TimerHandle | None = None
         self._handlers: list[grpc.GenericRpcHandler] = []
         self._methods: dict[bytes, grpc.RpcMethodHandler | None] = {}
         self._sockets: list[socket.socket] = []
@@ -63,7 +70,7 @@ class GrpcServer:
                 if family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind((addr[0], port, *addr[2:]))
-                sock.listen(1024)
+                sock.listen(self.limits.backlog)
             except OSError:
                 sock.close()
                 continue
@@ -91,8 +98,51 @@ class GrpcServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         for sock in self._sockets:
-            self._listeners.append(await loop.create_server(lambda: Connection(self), sock=sock))
+            # The backlog again: asyncio listens anew, by default with a backlog of 100.
+            server = await loop.create_server(lambda: Connection(self), sock=sock, backlog=self.limits.backlog)
+            self._listeners.append(server)
         self._sockets = []
+        self._tick_handle = loop.call_later(self.tick_interval, self._tick)
+
+    @property
+    def tick_interval(self) -> float:
+        """How often connections check their timeouts: a quarter of the shortest, at most 1 s."""
+        limits = self.limits
+        times = [
+            t
+            for t in (
+                limits.handshake_timeout,
+                limits.settings_timeout,
+                limits.max_connection_idle,
+                limits.keepalive_interval,
+                limits.keepalive_timeout,
+                limits.send_stall_timeout,
+            )
+            if t > 0
+        ]
+        return max(0.01, min([1.0, *(t / 4 for t in times)]))
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for conn in list(self.connections):
+            conn.tick(now)
+        self._tick_handle = asyncio.get_running_loop().call_later(self.tick_interval, self._tick)
+
+    def limit_tripped(self, conn: Connection, limit: str, message: str) -> None:
+        """Count a tripped limit; log it once per connection and limit, at most LOG_PER_SECOND
+        lines a second over all connections."""
+        self.limits_tripped[limit] += 1
+        if limit in conn.limits_logged:
+            return
+        conn.limits_logged.add(limit)
+        if self._log_budget.take(time.monotonic()):
+            log.warning(
+                "limit %s tripped by client %s: %s (%d times since start)",
+                limit,
+                conn.peer_name,
+                message,
+                self.limits_tripped[limit],
+            )
 
     def calls_changed(self) -> None:
         """A call or a connection ended: wake `stop()` if it waits for the running calls."""
@@ -103,6 +153,9 @@ class GrpcServer:
         """Stop listening; give running calls `grace` seconds (None: none), then end them."""
         for listener in self._listeners:
             listener.close()
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+            self._tick_handle = None
         for conn in list(self.connections):
             conn.go_away()
         if grace:

@@ -18,19 +18,25 @@ def _bench(rest: Sequence[str]) -> int:
     return bench_main(list(rest))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run `kvs ARGV...` (default: the process's arguments); the exit status."""
-    parser = argparse.ArgumentParser(prog="kvs", description="A Kubernetes-style control-plane kit.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    """The command line of `kvs` and its subcommands."""
+    top = argparse.ArgumentParser(prog="kvs", description="A Kubernetes-style control-plane kit.")
+    sub = top.add_subparsers(dest="command", required=True)
     run.add_parser(sub)
     serve.add_parser(sub)
     sub.add_parser("bench", help="benchmarks (kvs bench --help)", add_help=False)
-    parser.add_argument("--version", action="version", version=f"kvs {__version__}")
-    args, rest = parser.parse_known_args(argv)
+    top.add_argument("--version", action="version", version=f"kvs {__version__}")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `kvs ARGV...` (default: the process's arguments); the exit status."""
+    command = parser()
+    args, rest = command.parse_known_args(argv)
     if args.command == "bench":
         return _bench(rest)
     if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        command.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "serve":
         return serve.main(args)
     with contextlib.suppress(KeyboardInterrupt):

@@ -50,7 +50,7 @@ from typing import Any
 import kvstore
 from kvs.bench import progress
 from kvs.bench.common import Config, Measured, bench_value, interleaved, log, planned, plural
-from kvs.bench.net_worker import ETCD_WATCH, OPEN_WINDOW, StreamResult, connection_sizes, raise_fd_limit, split
+from kvs.bench.net_worker import ETCD_WATCH, OPEN_WINDOW, StreamResult, connection_sizes, split
 from kvs.bench.pacing import paced_events, schedule, write_paced
 from kvs.bench.report import Extra, Figure
 from kvs.bench.servers import (
@@ -65,6 +65,7 @@ from kvs.bench.servers import (
     stop_process,
 )
 from kvs.bench.stats import percentile, summarize
+from kvs.open_files import raise_open_files_limit
 from kvstore import prefix_range_end
 from kvstore.pb import rpc_pb2
 
@@ -720,7 +721,7 @@ def _ratio_note(what: str, ours: Measured[NetFanoutRun], etcd: Measured[NetFanou
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
     if not cfg.wants("grpc"):
         return [], []
-    limit = raise_fd_limit()  # the servers started below inherit it
+    limit = raise_open_files_limit()  # the servers started below inherit it
     value = bench_value(cfg.fanout_value_size)
     etcd = find_etcd()
     notes = [

@@ -47,6 +47,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from h2grpc import wire
 from h2grpc.wire import grpc_message
+from kvs.open_files import raise_open_files_limit
 
 # ------------------------------------------------------------ HTTP/2 by hand
 
@@ -463,21 +464,6 @@ class WatchJob:
     per_conn: int = 1  # streams per TCP connection
 
 
-def raise_fd_limit() -> int:
-    """Raise this process's soft limit on open files to its hard limit (children inherit it); the soft limit."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-        except (ValueError, OSError):
-            return soft
-        return want
-    return soft
-
-
 def _connect(job: WatchJob, receivers: Sequence[Receiver], opening: Sequence[bytes]) -> Conn:
     """One connection for `receivers`' streams, their watches requested (HTTP/2: `opening[i]`
     opens stream i) or their number announced (bare)."""
@@ -675,7 +661,7 @@ class _Commands:
 def main() -> int:
     role = sys.argv[1] if len(sys.argv) > 1 else ""
     out = _Out(sys.stdout.buffer)
-    raise_fd_limit()
+    raise_open_files_limit()
     commands = _Commands()
     line = commands.line()
     if line is None:

@@ -3,12 +3,14 @@ resource API (kvsresourcespb.Resources), over one store."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Literal, Protocol, get_args
 
 import grpc
 
+from h2grpc.limits import Limits
 from h2grpc.server import GrpcServer
 from kvstore.registry import Registry
 from kvstore.registry.watch import DEFAULT_BOOKMARK_INTERVAL
@@ -61,6 +63,40 @@ def parse_listen_url(url: str) -> str:
     return f"{host}:{int(port)}"
 
 
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def grpcio_options(limits: Limits) -> list[tuple[str, int]]:
+    """`limits` as grpcio's server options, for those grpc-core has (the floods, frame
+    budgets, request buffer and handshake deadlines it bounds its own way)."""
+    options = [
+        ("grpc.max_receive_message_length", limits.max_receive_message_length),
+        ("grpc.max_send_message_length", 2**31 - 1),
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_concurrent_streams", limits.max_concurrent_streams),
+        ("grpc.max_metadata_size", limits.max_header_list_size),
+        ("grpc.absolute_max_metadata_size", limits.max_header_block_size),
+        ("grpc.keepalive_permit_without_calls", int(limits.permit_ping_without_calls)),
+        ("grpc.http2.min_ping_interval_without_data_ms", _ms(limits.min_ping_interval)),
+        ("grpc.http2.max_ping_strikes", limits.max_ping_strikes),
+        ("grpc.max_allowed_incoming_connections", limits.max_connections),
+        # Thousands of watch streams opened at once, and unary calls arriving while the loop
+        # is busy sending to them, wait to be picked up instead of being cancelled.
+        ("grpc.server.max_pending_requests", 100_000),
+        ("grpc.server.max_pending_requests_hard_limit", 100_000),
+        ("grpc.server_max_unrequested_time_in_server", 600),
+    ]
+    if limits.keepalive_interval:
+        options += [
+            ("grpc.keepalive_time_ms", _ms(limits.keepalive_interval)),
+            ("grpc.keepalive_timeout_ms", _ms(limits.keepalive_timeout)),
+        ]
+    if limits.max_connection_idle:
+        options.append(("grpc.max_connection_idle_ms", _ms(limits.max_connection_idle)))
+    return options
+
+
 class Server:
     """Serves `store` on the given client URLs until `stop()`."""
 
@@ -74,10 +110,14 @@ class Server:
         watch_batch_max_delay: float = DEFAULT_MAX_PACE,
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         grpc_server: GrpcServerKind = "native",
+        limits: Limits | None = None,
     ) -> None:
         if grpc_server not in GRPC_SERVERS:
             raise ValueError(f"grpc_server: expected one of {', '.join(GRPC_SERVERS)}, got {grpc_server!r}")
         self.grpc_server = grpc_server
+        # What each client may make the server do; the message size follows the store's limit.
+        max_receive = store.limits.max_request_bytes + GRPC_OVERHEAD_BYTES
+        self.limits = dataclasses.replace(limits or Limits(), max_receive_message_length=max_receive)
         self.store = store
         self.addresses = [parse_listen_url(u) for u in listen_client_urls]
         self.name = name
@@ -92,25 +132,19 @@ class Server:
         self.registry = Registry(store, bookmark_interval=bookmark_interval)
         self.resources = ResourcesService(self.registry, gate)
         self._server: RpcServer | None = None
+        self._native: GrpcServer | None = None
+
+    @property
+    def limits_tripped(self) -> dict[str, int]:
+        """Limits tripped by clients since start, by `h2grpc.limits` name (the native
+        transport's count; grpcio's server keeps its own, unreported)."""
+        return dict(self._native.limits_tripped) if self._native is not None else {}
 
     def _new_server(self) -> RpcServer:
-        max_receive = self.store.limits.max_request_bytes + GRPC_OVERHEAD_BYTES
         if self.grpc_server == "native":
-            return GrpcServer(max_receive_message_length=max_receive)
-        server: RpcServer = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", max_receive),
-                ("grpc.max_send_message_length", 2**31 - 1),
-                ("grpc.so_reuseport", 0),
-                ("grpc.keepalive_permit_without_calls", 1),
-                ("grpc.http2.min_ping_interval_without_data_ms", 5000),
-                # Thousands of watch streams opened at once, and unary calls arriving while the loop
-                # is busy sending to them, wait to be picked up instead of being cancelled.
-                ("grpc.server.max_pending_requests", 100_000),
-                ("grpc.server.max_pending_requests_hard_limit", 100_000),
-                ("grpc.server_max_unrequested_time_in_server", 600),
-            ]
-        )
+            self._native = GrpcServer(self.limits)
+            return self._native
+        server: RpcServer = grpc.aio.server(options=grpcio_options(self.limits))
         return server
 
     async def start(self) -> None:

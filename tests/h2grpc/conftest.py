@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 
+from h2grpc.limits import Limits
 from h2grpc.server import GrpcServer
 from tests.h2grpc.clients import H2Client, RawClient
 
@@ -141,12 +142,12 @@ ServerFactory = Callable[..., Awaitable[Served]]
 
 @pytest.fixture
 async def make_server() -> AsyncIterator[ServerFactory]:
-    """Start `GrpcServer(**options)` with the test service; every one is stopped afterwards."""
+    """Start `GrpcServer(Limits(**options))` with the test service; every one is stopped afterwards."""
     started: list[GrpcServer] = []
 
-    async def make(**options: int) -> Served:
+    async def make(**options: Any) -> Served:
         probe = Probe()
-        server = GrpcServer(**options)
+        server = GrpcServer(Limits(**options))
         server.add_generic_rpc_handlers([echo_service(probe)])
         port = server.add_insecure_port("127.0.0.1:0")
         assert port > 0

@@ -267,7 +267,7 @@ class ServerProtocol:
             self._on_header_block(first_flags, sid, bytes(block))
 
     def _on_header_block(self, flags: int, sid: int, block: bytes) -> None:
-        fields = self._decoder.decode(block)  # always: the decoding table must follow the client's
+        fields, _ = self._decoder.decode(block)  # always: the decoding table must follow the client's
         stream = self._streams.get(sid)
         if stream is not None:  # trailers from the client: only as the end of its requests
             if not flags & f.END_STREAM or stream.recv_closed:

@@ -28,6 +28,7 @@ sizes) belong here too, where every frame passes: `_on_ping`, `_on_settings`,
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 
 from h2grpc import headers as h
@@ -51,6 +52,9 @@ CONNECTION_WINDOW = 1 << 24  # what all streams together may send us before we r
 MAX_HEADER_LIST = 64 * 1024  # the header block size we announce and accept
 _RESET_MEMORY = 1024  # streams we reset remembered, to ignore what the client sent before it heard
 _QUEUED_LIMIT = 16  # request messages a streaming call may have unread before its window stops
+# StreamState.waiting: the window that holds a stream's response data back
+_ON_CONNECTION = 1  # its own window is open: queued, first come first served, in `_fifo`
+_ON_STREAM = 2  # its own window is closed: in `_heap`, the largest credit first
 
 _unpack_header = f.HEADER.unpack_from
 
@@ -67,8 +71,12 @@ class ServerProtocol:
         # Streams from their request headers to their trailers or reset (each an open call).
         self._streams: dict[int, StreamState] = {}
         # Streams with response data waiting for window: sid in _blocked <=> _streams[sid].pending
-        # (and a stream's trailers wait only there: trailers set => blocked).
+        # <=> _streams[sid].waiting (and a stream's trailers wait only there: trailers set => blocked).
+        # Those waiting _ON_CONNECTION each have an entry in _fifo, those _ON_STREAM a current one
+        # in _heap; stale entries are skipped when met, and dropped when they outnumber the rest.
         self._blocked: dict[int, StreamState] = {}
+        self._fifo: deque[StreamState] = deque()
+        self._heap: list[tuple[int, int, StreamState]] = []  # (-credit, sid, stream)
         self._events: deque[Event] = deque()  # reported, not yet returned by next_event()
         self._out: list[bytes | memoryview] = []  # bytes to send, in order
         # -- input: the unparsed bytes are _buf[_pos:] (whole frames) or else _partial
@@ -85,7 +93,8 @@ class ServerProtocol:
         # -- flow control and the client's settings
         self._send_window = f.DEFAULT_WINDOW  # the connection's window the client gave us
         self._recv_unacked = 0  # DATA bytes received on the connection, not yet returned
-        self._peer_initial_window = f.DEFAULT_WINDOW  # each new stream's send window
+        self._peer_initial_window = f.DEFAULT_WINDOW  # each stream's window is its credit plus this
+        self._max_credit = 0  # at least the largest credit of an open stream (RFC 9113 6.9.2's check)
         self._peer_max_frame = f.DEFAULT_MAX_FRAME  # the largest frame we may send
         self._table_size = 4096  # the client's HPACK table size for our blocks (we never index)
         self._table_update = b""  # a size update owed at the start of our next block
@@ -304,7 +313,7 @@ class ServerProtocol:
         if not content_type.startswith(b"application/grpc"):
             self._respond_http(sid, b"415", end)
             return
-        stream = StreamState(sid, self._peer_initial_window, self.max_receive_message_length)
+        stream = StreamState(sid, self.max_receive_message_length)
         self._streams[sid] = stream
         self._awaiting = stream
         self._awaiting_end = bool(end)
@@ -320,18 +329,19 @@ class ServerProtocol:
             self._send_window += inc
             if self._send_window > f.MAX_WINDOW:
                 raise ConnectionProtocolError(f.FLOW_CONTROL_ERROR, "connection window over 2^31-1")
-            for blocked in list(self._blocked.values()):
-                self._resume(blocked)
+            self._resume_on_connection()
             return
         stream = self._streams.get(sid)
         if stream is None:
             return
         if inc == 0:
             raise StreamProtocolError(sid, f.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
-        stream.send_window += inc
-        if stream.send_window > f.MAX_WINDOW:
+        stream.credit += inc
+        if stream.credit + self._peer_initial_window > f.MAX_WINDOW:
             raise StreamProtocolError(sid, f.FLOW_CONTROL_ERROR, "stream window over 2^31-1")
-        if sid in self._blocked:
+        if stream.credit > self._max_credit:
+            self._max_credit = stream.credit
+        if stream.waiting:
             self._resume(stream)
 
     def _on_settings(self, flags: int, sid: int, payload: bytes) -> None:
@@ -343,16 +353,16 @@ class ServerProtocol:
             return
         if len(payload) % 6:
             raise ConnectionProtocolError(f.FRAME_SIZE_ERROR, "SETTINGS not a multiple of 6 bytes")
+        initial = self._peer_initial_window
         for key, value in f.parse_settings(payload):
             if key == f.SETTINGS_INITIAL_WINDOW_SIZE:
                 if value > f.MAX_WINDOW:
                     raise ConnectionProtocolError(f.FLOW_CONTROL_ERROR, "initial window over 2^31-1")
-                delta = value - self._peer_initial_window
-                self._peer_initial_window = value
-                for stream in self._streams.values():
-                    stream.send_window += delta
-                    if stream.send_window > f.MAX_WINDOW:
+                if value + self._max_credit > f.MAX_WINDOW:  # perhaps a stream's window: look
+                    self._max_credit = max((s.credit for s in self._streams.values()), default=0)
+                    if value + self._max_credit > f.MAX_WINDOW:
                         raise ConnectionProtocolError(f.FLOW_CONTROL_ERROR, "a stream window over 2^31-1")
+                self._peer_initial_window = value  # every stream's window changes with it
             elif key == f.SETTINGS_MAX_FRAME_SIZE:
                 if not f.DEFAULT_MAX_FRAME <= value <= f.MAX_FRAME_LIMIT:
                     raise ConnectionProtocolError(f.PROTOCOL_ERROR, f"max frame size {value} out of range")
@@ -364,8 +374,8 @@ class ServerProtocol:
             elif key == f.SETTINGS_ENABLE_PUSH and value > 1:
                 raise ConnectionProtocolError(f.PROTOCOL_ERROR, "ENABLE_PUSH must be 0 or 1")
         self._out.append(f.frame(f.SETTINGS, f.ACK, 0))
-        for stream in list(self._blocked.values()):
-            self._resume(stream)
+        if self._peer_initial_window > initial:
+            self._resume_on_stream()
 
     def _on_ping(self, flags: int, sid: int, payload: bytes) -> None:
         if sid != 0 or len(payload) != 8:
@@ -380,9 +390,9 @@ class ServerProtocol:
             raise ConnectionProtocolError(f.FRAME_SIZE_ERROR, "RST_STREAM is 4 bytes")
         if sid > self.last_stream_id:
             raise ConnectionProtocolError(f.PROTOCOL_ERROR, f"RST_STREAM on idle stream {sid}")
-        stream = self._streams.pop(sid, None)
-        self._blocked.pop(sid, None)
+        stream = self._streams.get(sid)
         if stream is not None:
+            self._forget(stream)
             self._events.append(StreamReset(sid, f.u32(payload), by_peer=True))
 
     def _end_of_requests(self, stream: StreamState) -> None:
@@ -413,8 +423,7 @@ class ServerProtocol:
     def refuse(self, stream_id: int, status: int, message: str) -> None:
         """End the request before any call ran: a Trailers-Only response with the gRPC
         status (an `h2grpc.status` number), then RST_STREAM(NO_ERROR)."""
-        self._answering(stream_id)
-        del self._streams[stream_id]
+        self._forget(self._answering(stream_id))
         self._send_header_block(stream_id, h.RESPONSE_HEADERS + h.status_block(status, message), end_stream=True)
         self._send_rst(stream_id, f.NO_ERROR)
 
@@ -457,13 +466,13 @@ class ServerProtocol:
         size = f.GRPC_PREFIX_LEN + len(message)
         if (
             not stream.pending
-            and size <= stream.send_window
+            and size <= stream.credit + self._peer_initial_window
             and size <= self._send_window
             and size <= self._peer_max_frame
         ):  # one DATA frame, now: the common case
             self._out.append(f.data_message_head(stream_id, len(message)))
             self._out.append(message)
-            stream.send_window -= size
+            stream.credit -= size
             self._send_window -= size
             return True
         stream.queue(memoryview(f.grpc_message(message)))
@@ -521,11 +530,13 @@ class ServerProtocol:
         sid = stream.stream_id
         pending = stream.pending
         out = self._out
+        initial = self._peer_initial_window
         while pending:
             chunk = pending[0]
-            n = min(len(chunk), stream.send_window, self._send_window, self._peer_max_frame)
+            window = stream.credit + initial
+            n = min(len(chunk), window, self._send_window, self._peer_max_frame)
             if n <= 0:
-                self._blocked[sid] = stream
+                self._block(stream, window <= 0)
                 return False
             if n == len(chunk):
                 pending.popleft()
@@ -534,10 +545,66 @@ class ServerProtocol:
                 chunk = chunk[:n]
             out.append(f.header(f.DATA, 0, sid, n))
             out.append(chunk)  # the payload as is: no copy into a frame
-            stream.send_window -= n
+            stream.credit -= n
             self._send_window -= n
-        self._blocked.pop(sid, None)
+        if stream.waiting:
+            stream.waiting = 0
+            stream.heap_credit = None
+            del self._blocked[sid]
         return True
+
+    def _block(self, stream: StreamState, on_stream: bool) -> None:
+        """The stream's data waits for its own window (`on_stream`) or the connection's."""
+        self._blocked[stream.stream_id] = stream
+        if on_stream:
+            stream.waiting = _ON_STREAM
+            if stream.heap_credit != stream.credit:
+                stream.heap_credit = stream.credit
+                heapq.heappush(self._heap, (-stream.credit, stream.stream_id, stream))
+                if len(self._heap) > 2 * len(self._blocked) + 64:  # mostly stale: rebuild
+                    waiting = [s for s in self._blocked.values() if s.waiting == _ON_STREAM]
+                    for s in waiting:
+                        s.heap_credit = s.credit
+                    self._heap[:] = [(-s.credit, s.stream_id, s) for s in waiting]  # in place: resumes hold it
+                    heapq.heapify(self._heap)
+        else:
+            stream.waiting = _ON_CONNECTION
+            stream.heap_credit = None
+            if not stream.in_fifo:
+                stream.in_fifo = True
+                self._fifo.append(stream)
+                if len(self._fifo) > 2 * len(self._blocked) + 64:  # mostly stale: rebuild
+                    for s in self._fifo:
+                        s.in_fifo = s.waiting == _ON_CONNECTION
+                    kept = [s for s in self._fifo if s.in_fifo]
+                    self._fifo.clear()  # in place: resumes hold it
+                    self._fifo.extend(kept)
+
+    def _resume_on_connection(self) -> None:
+        """The connection window opened: resume the streams waiting for it, first come first
+        served, then those whose own window a SETTINGS reopened, while it stays open."""
+        fifo = self._fifo
+        while fifo and self._send_window > 0:
+            stream = fifo.popleft()
+            stream.in_fifo = False
+            if stream.waiting == _ON_CONNECTION:
+                self._resume(stream)  # sends, or waits again: at the back, or for its own window
+        self._resume_on_stream()
+
+    def _resume_on_stream(self) -> None:
+        """Resume the streams whose own window is open again (the initial window grew, or the
+        connection window opened), the largest first, while the connection window is open."""
+        heap = self._heap
+        while heap and self._send_window > 0:
+            negative, _, stream = heap[0]
+            if stream.waiting != _ON_STREAM or stream.heap_credit != -negative:
+                heapq.heappop(heap)  # stale: the stream moved on since
+                continue
+            if stream.credit + self._peer_initial_window <= 0:
+                return  # the largest credit: every other window is closed too
+            heapq.heappop(heap)
+            stream.heap_credit = None
+            self._resume(stream)
 
     def _send_trailers(self, stream: StreamState) -> bool:
         """Send the trailers owed (the queued data is out) and forget the stream; True if it closed."""
@@ -547,7 +614,7 @@ class ServerProtocol:
         sid = stream.stream_id
         self._send_header_block(sid, trailers, end_stream=True)
         stream.trailers = None
-        del self._streams[sid]
+        self._forget(stream)
         if not stream.recv_closed:
             self._send_rst(sid, f.NO_ERROR)  # we are done: the client need not send more
         return True
@@ -590,10 +657,17 @@ class ServerProtocol:
     def _reset(self, sid: int, code: int) -> None:
         """A stream error: RST_STREAM with `code`; an open stream's call must stop."""
         self._send_rst(sid, code)
-        stream = self._streams.pop(sid, None)
-        self._blocked.pop(sid, None)
+        stream = self._streams.get(sid)
         if stream is not None:
+            self._forget(stream)
             self._events.append(StreamReset(sid, code, by_peer=False))
+
+    def _forget(self, stream: StreamState) -> None:
+        """The stream is over: drop it, and what it waited for."""
+        del self._streams[stream.stream_id]
+        if stream.waiting:
+            stream.waiting = 0
+            del self._blocked[stream.stream_id]
 
     def _fail(self, code: int, message: str) -> None:
         """A connection error: GOAWAY with `code`, forget every stream, parse nothing more."""
@@ -601,6 +675,8 @@ class ServerProtocol:
         self.closed = True
         self._streams.clear()
         self._blocked.clear()
+        self._fifo.clear()
+        self._heap.clear()
         self._events.clear()
         self._buf = b""
         self._pos = 0

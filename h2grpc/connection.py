@@ -33,6 +33,7 @@ from h2grpc.events import (
     StreamReset,
     StreamWritable,
 )
+from h2grpc.limits import Limits
 from h2grpc.protocol import ServerProtocol
 
 log = logging.getLogger("h2grpc")
@@ -70,8 +71,11 @@ class Connection(asyncio.Protocol):
         self._server = server
         self._loop = asyncio.get_running_loop()
         self._protocol = ServerProtocol(
-            max_concurrent_streams=server.max_concurrent_streams,
-            max_receive_message_length=server.max_receive_message_length,
+            Limits(
+                max_concurrent_streams=server.max_concurrent_streams,
+                max_receive_message_length=server.max_receive_message_length,
+                frames_per_turn=1 << 62,  # no new_turn() here yet: no frame budget
+            )
         )
         self.peer_name = ""
         self.paused = False  # the transport's buffer is full: writers wait

@@ -1,7 +1,7 @@
 """One HTTP/2 stream's state, owned by `ServerProtocol` (no I/O): both of its windows, the
-response bytes waiting for window and the trailers owed after them (and on which window),
-its half-closed flags, and the request bytes split into gRPC messages (gRPC over HTTP/2,
-Length-Prefixed-Message).
+response bytes waiting for window and the trailers owed after them (and since when, and on
+which window), its half-closed flags, and the request bytes split into gRPC messages (gRPC
+over HTTP/2, Length-Prefixed-Message) with the count of those held unread.
 
 The rules a request's bytes must follow are checked here, each a `RequestError` with the
 gRPC status to end the call with: no compressed messages (we support no grpc-encoding), none
@@ -24,6 +24,8 @@ class StreamState:
     __slots__ = (
         "_partial",
         "_wanted",
+        "blocked_since",
+        "buffered",
         "credit",
         "headers_sent",
         "heap_credit",
@@ -54,10 +56,11 @@ class StreamState:
         self.headers_sent = False  # the response HEADERS went out (or trailers-only: the status)
         self.response_done = False  # the status is decided: `trailers` is set or sent
         # While `pending` waits (the protocol's bookkeeping): on which window (0 while nothing
-        # waits), whether it has an entry in the queue of streams waiting for the connection
-        # window, and the credit of its newest entry in the heap of streams waiting for their
-        # own window (None: no entry is current).
+        # waits), since when it took none of our data, whether it has an entry in the queue of
+        # streams waiting for the connection window, and the credit of its newest entry in the
+        # heap of streams waiting for their own window (None: no entry is current).
         self.waiting = 0
+        self.blocked_since = 0.0
         self.in_fifo = False
         self.heap_credit: int | None = None
         # -- the requests (client to server)
@@ -67,6 +70,7 @@ class StreamState:
         self.max_message = max_message  # the largest request message accepted, in bytes
         self.messages: deque[bytes] = deque()  # complete request messages not yet taken
         self.messages_received = 0  # complete request messages ever; >= len(messages)
+        self.buffered = 0  # request bytes fed, not taken (`_partial`, `messages` with prefixes): the protocol's count
         self._partial = bytearray()  # the start of a message not complete yet (its prefix too)
         self._wanted = 0  # len(_partial) that lets `feed` make progress (prefix or message complete)
 

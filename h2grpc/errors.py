@@ -5,12 +5,14 @@ from __future__ import annotations
 
 
 class ConnectionProtocolError(Exception):
-    """A connection error (RFC 9113 section 5.4.1): send GOAWAY with `code` and close."""
+    """A connection error (RFC 9113 section 5.4.1): send GOAWAY with `code` and close;
+    `limit` names the `h2grpc.limits` limit the client went past, if that was the error."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, limit: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.limit = limit
 
 
 class StreamProtocolError(Exception):

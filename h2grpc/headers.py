@@ -8,12 +8,16 @@ from collections.abc import Iterable, Sequence
 
 import hpack
 
-from h2grpc import wire
+from h2grpc import limits, wire
 from h2grpc.errors import ConnectionProtocolError
 
 Header = tuple[bytes, bytes]
 
-_CACHE_LIMIT = 512
+# The cache holds small blocks only, and few: gRPC's repeated blocks (all indexed after the
+# first) are tens of bytes; a client sending ever different blocks gets no memory from it.
+_CACHE_BLOCK = 512  # bytes of a block cached at most
+_CACHE_ENTRIES = 256
+_CACHE_SIZE = 256 << 10  # decoded size (RFC 9113 section 6.5.2) of all cached lists together
 
 
 class RequestHeaderDecoder:
@@ -25,10 +29,16 @@ class RequestHeaderDecoder:
     """
 
     def __init__(self, max_header_list_size: int) -> None:
+        self._max = max_header_list_size  # the decoded size past which the connection fails
         self._decoder = hpack.Decoder(max_header_list_size=max_header_list_size)
-        self._cache: dict[bytes, list[Header]] = {}
+        self._cache: dict[bytes, tuple[list[Header], int]] = {}
+        self._cached_size = 0
 
-    def decode(self, block: bytes) -> list[Header]:
+    def decode(self, block: bytes) -> tuple[list[Header], int]:
+        """The block's header list and its size as RFC 9113 section 6.5.2 counts it (each
+        field's name and value plus 32). Raises ConnectionProtocolError: a block that does
+        not decode (COMPRESSION_ERROR) or decodes past `max_header_list_size` (the decoder
+        stops mid-block, its table no longer the client's: ENHANCE_YOUR_CALM)."""
         cached = self._cache.get(block)
         if cached is not None:
             return cached
@@ -37,19 +47,29 @@ class RequestHeaderDecoder:
         size, max_size = len(table.dynamic_entries), table.maxsize
         try:
             headers: list[Header] = [(bytes(n), bytes(v)) for n, v in self._decoder.decode(block, raw=True)]
+        except hpack.OversizedHeaderListError:
+            raise ConnectionProtocolError(
+                wire.ENHANCE_YOUR_CALM,
+                f"header list over {self._max} bytes decoded (max_header_block_size)",
+                limits.HEADER_BLOCK_SIZE,
+            ) from None
         except hpack.HPACKError as exc:
             raise ConnectionProtocolError(wire.COMPRESSION_ERROR, f"bad header block: {exc}") from None
+        decoded = (headers, sum(len(n) + len(v) for n, v in headers) + 32 * len(headers))
         entries = table.dynamic_entries
         if (entries[0] if entries else None) is not first or len(entries) != size or table.maxsize != max_size:
             # The block changed the table: its next copy must be decoded again (to change it
             # the same way), and cached blocks may now mean something else.
             self._cache.clear()
-            return headers
-        if block and block[0] & 0xE0 != 0x20:  # a block with a table size update is always decoded
-            if len(self._cache) >= _CACHE_LIMIT:
+            self._cached_size = 0
+            return decoded
+        if block and len(block) <= _CACHE_BLOCK and block[0] & 0xE0 != 0x20:  # size updates: always decoded
+            if len(self._cache) >= _CACHE_ENTRIES or self._cached_size + decoded[1] > _CACHE_SIZE:
                 self._cache.clear()
-            self._cache[block] = headers
-        return headers
+                self._cached_size = 0
+            self._cache[block] = decoded
+            self._cached_size += decoded[1]
+        return decoded
 
 
 literal = wire.hpack_literal

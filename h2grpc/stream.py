@@ -1,6 +1,7 @@
 """One HTTP/2 stream's state, owned by `ServerProtocol` (no I/O): both of its windows, the
-response bytes waiting for window and the trailers owed after them, its half-closed flags,
-and the request bytes split into gRPC messages (gRPC over HTTP/2, Length-Prefixed-Message).
+response bytes waiting for window and the trailers owed after them (and since when, and on
+which window), its half-closed flags, and the request bytes split into gRPC messages (gRPC
+over HTTP/2, Length-Prefixed-Message) with the count of those held unread.
 
 The rules a request's bytes must follow are checked here, each a `RequestError` with the
 gRPC status to end the call with: no compressed messages (we support no grpc-encoding), none
@@ -23,31 +24,45 @@ class StreamState:
     __slots__ = (
         "_partial",
         "_wanted",
+        "blocked_since",
+        "buffered",
+        "credit",
         "headers_sent",
+        "heap_credit",
+        "in_fifo",
         "max_message",
         "messages",
         "messages_received",
         "pending",
         "recv_closed",
         "response_done",
-        "send_window",
         "stream_id",
         "trailers",
         "unacked",
         "unary",
+        "waiting",
     )
 
-    def __init__(self, stream_id: int, send_window: int, max_message: int) -> None:
+    def __init__(self, stream_id: int, max_message: int) -> None:
         self.stream_id = stream_id
         # -- the response (server to client)
-        # What the client lets us send on this stream: its SETTINGS_INITIAL_WINDOW_SIZE plus
-        # its WINDOW_UPDATEs minus the DATA sent; negative after a SETTINGS decrease (RFC 9113
-        # section 6.9.2), never over 2**31-1.
-        self.send_window = send_window
+        # What the client lets us send on this stream, less its SETTINGS_INITIAL_WINDOW_SIZE
+        # (which the protocol adds: so a new setting changes every window at once, RFC 9113
+        # section 6.9.2): its WINDOW_UPDATEs minus the DATA sent. The window, credit plus the
+        # initial size, may be negative after a SETTINGS decrease, never over 2**31-1.
+        self.credit = 0
         self.pending: deque[memoryview] = deque()  # DATA payloads waiting for window, in order
         self.trailers: bytes | None = None  # the last header block, owed once `pending` is empty
         self.headers_sent = False  # the response HEADERS went out (or trailers-only: the status)
         self.response_done = False  # the status is decided: `trailers` is set or sent
+        # While `pending` waits (the protocol's bookkeeping): on which window (0 while nothing
+        # waits), since when it took none of our data, whether it has an entry in the queue of
+        # streams waiting for the connection window, and the credit of its newest entry in the
+        # heap of streams waiting for their own window (None: no entry is current).
+        self.waiting = 0
+        self.blocked_since = 0.0
+        self.in_fifo = False
+        self.heap_credit: int | None = None
         # -- the requests (client to server)
         self.recv_closed = False  # the client sent END_STREAM
         self.unacked = 0  # DATA bytes received (padding included) not yet returned by WINDOW_UPDATE
@@ -55,6 +70,7 @@ class StreamState:
         self.max_message = max_message  # the largest request message accepted, in bytes
         self.messages: deque[bytes] = deque()  # complete request messages not yet taken
         self.messages_received = 0  # complete request messages ever; >= len(messages)
+        self.buffered = 0  # request bytes fed, not taken (`_partial`, `messages` with prefixes): the protocol's count
         self._partial = bytearray()  # the start of a message not complete yet (its prefix too)
         self._wanted = 0  # len(_partial) that lets `feed` make progress (prefix or message complete)
 

@@ -124,7 +124,9 @@ async def test_keepalive_pings_close_a_peer_that_does_not_answer(
     answering = await make_h2(served.port)  # h2 acknowledges every PING
     mute = await make_raw(served.port)
     mute.send(fr.frame(fr.SETTINGS, fr.ACK, 0))
-    frames = parse_frames(await mute.read_to_eof())
+    mute_read = asyncio.create_task(mute.read_to_eof())
+    await answering.until(mute_read.done)  # reading, so h2 answers each PING meanwhile
+    frames = parse_frames(await mute_read)
     assert any(f.kind == fr.PING and not f.flags & fr.ACK for f in frames)
     assert goaway_of(frames) is not None
     assert served.server.limits_tripped[lim.KEEPALIVE_TIMEOUT] >= 1
@@ -183,10 +185,11 @@ def test_the_listen_backlog_is_the_one_configured() -> None:
     assert stopped == [None]
 
 
-class _FakeTransport:
+class _FakeTransport(asyncio.Transport):
     """asyncio's side of a connection, recorded: what was written, reading paused or not."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.written: list[bytes] = []
         self.reading = True
         self.pauses = 0
@@ -195,7 +198,7 @@ class _FakeTransport:
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 4242) if name == "peername" else default
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written.append(bytes(data))
 
     def pause_reading(self) -> None:
@@ -218,7 +221,7 @@ class _FakeTransport:
 def _connect(server: GrpcServer) -> tuple[Connection, _FakeTransport]:
     conn = Connection(server)
     transport = _FakeTransport()
-    conn.connection_made(transport)  # type: ignore[arg-type]
+    conn.connection_made(transport)
     return conn, transport
 
 
@@ -245,6 +248,7 @@ async def test_one_turn_parses_at_most_the_frame_budget() -> None:
         if transport.reading:
             break
         await _turns(1)
+    await _turns(1)  # the last turn's flush
     assert _acks(transport) == 3000 and transport.reading
     assert transport.pauses == 1
 

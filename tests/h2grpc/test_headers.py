@@ -156,7 +156,9 @@ def test_metadata_round_trip() -> None:
 
 
 def decoded(decoder: h.RequestHeaderDecoder, block: bytes) -> list[tuple[bytes, bytes]]:
-    return [(bytes(n), bytes(v)) for n, v in decoder.decode(block)]
+    fields, size = decoder.decode(block)
+    assert size == sum(len(n) + len(v) + 32 for n, v in fields)  # RFC 9113 section 6.5.2
+    return [(bytes(n), bytes(v)) for n, v in fields]
 
 
 def test_decoder_same_bytes_after_table_change() -> None:
@@ -244,3 +246,33 @@ def test_decoder_matches_hpack_on_an_encoder_stream() -> None:
         block = encoder.encode(fields)
         expected = [(bytes(n), bytes(v)) for n, v in reference.decode(block, raw=True)]
         assert decoded(ours, block) == expected == fields, f"block {i}"
+
+
+def test_decoder_cache_bounded() -> None:
+    """The block cache serves gRPC's repeated blocks but holds little whatever a client
+    sends: at most 256 blocks of at most 512 bytes (before, 512 of up to 64 KiB each let a
+    client sending ever different blocks grow the server by hundreds of MB)."""
+    decoder = h.RequestHeaderDecoder(65_536)
+    repeated = h.encode([(b":path", b"/etcdserverpb.KV/Range"), (b"te", b"trailers")])
+    first, _ = decoder.decode(repeated)
+    assert decoder.decode(repeated)[0] is first  # looked up, not decoded again
+    for n in range(10_000):  # literals without indexing: the table never changes
+        block = h.encode([(b"x-n", b"%d" % n), (b"x-pad", b"p" * (n % 400))])
+        assert decoded(decoder, block) == [(b"x-n", b"%d" % n), (b"x-pad", b"p" * (n % 400))]
+        assert len(decoder._cache) <= 256
+        assert sum(len(b) for b in decoder._cache) <= 256 * 512
+    big = h.encode([(b"x-big", b"b" * 600)])
+    assert decoder.decode(big)[0] is not decoder.decode(big)[0]  # over 512 bytes: never cached
+    again, _ = decoder.decode(repeated)
+    assert decoder.decode(repeated)[0] is again
+
+
+def test_decoder_hard_cap() -> None:
+    """RFC 7541 section 7.3 / RFC 9113 section 10.5.1: a list that decodes past the decoder's
+    cap stops it mid-block (its table may no longer be the client's): a connection error,
+    ENHANCE_YOUR_CALM, naming max_header_block_size; a list of exactly the cap decodes."""
+    fields = [(b"x-a", b"v" * (1000 - 3 - 32))]
+    assert h.RequestHeaderDecoder(1000).decode(h.encode(fields))[1] == 1000
+    with pytest.raises(ConnectionProtocolError) as err:
+        h.RequestHeaderDecoder(999).decode(h.encode(fields))
+    assert err.value.code == frames.ENHANCE_YOUR_CALM and err.value.limit == "header_block_size"

@@ -5,17 +5,21 @@ HTTP/2); test_protocol.py checks many of the same rules through a real connectio
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import hpack
 import pytest
 
 from h2grpc import headers as h
+from h2grpc import limits as lim
 from h2grpc import status
 from h2grpc import wire as fr
 from h2grpc.events import (
     ConnectionFailed,
     Event,
+    LimitTripped,
     MessagesReceived,
     RequestReceived,
     RequestRejected,
@@ -24,7 +28,8 @@ from h2grpc.events import (
     StreamReset,
     StreamWritable,
 )
-from h2grpc.protocol import CONNECTION_WINDOW, MAX_HEADER_LIST, STREAM_WINDOW, ServerProtocol
+from h2grpc.limits import Limits
+from h2grpc.protocol import CONNECTION_WINDOW, STREAM_WINDOW, ServerProtocol
 from tests.h2grpc.clients import Frame, grpc_headers, grpc_message, parse_frames, split_messages
 
 UNARY = "/test.Echo/Unary"
@@ -41,10 +46,16 @@ def accept_by_path(peer: Peer, event: RequestReceived) -> None:
 class Peer:
     """The client side by hand: frames from `h2grpc.wire`, header blocks from `hpack`."""
 
-    def __init__(self, *, answer: Answer = accept_by_path, settings: dict[int, int] | None = None, **options: int):
-        options.setdefault("max_concurrent_streams", 100)
-        options.setdefault("max_receive_message_length", 4 << 20)
-        self.server = ServerProtocol(**options)
+    def __init__(
+        self,
+        *,
+        answer: Answer = accept_by_path,
+        settings: dict[int, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **limits: Any,
+    ):
+        limits.setdefault("max_concurrent_streams", 100)
+        self.server = ServerProtocol(Limits(**limits), clock=clock)
         self.answer = answer
         self.encoder = hpack.Encoder()
         self.decoder = hpack.Decoder()
@@ -59,12 +70,16 @@ class Peer:
         return self.drain()
 
     def drain(self) -> list[Event]:
+        """Every event, over as many turns of the frame budget as the bytes take."""
         events: list[Event] = []
-        while (event := self.server.next_event()) is not None:
-            events.append(event)
-            if isinstance(event, RequestReceived):
-                self.answer(self, event)
-        return events
+        while True:
+            self.server.new_turn()
+            while (event := self.server.next_event()) is not None:
+                events.append(event)
+                if isinstance(event, RequestReceived):
+                    self.answer(self, event)
+            if not self.server.input_pending:
+                return events
 
     def frames(self) -> list[Frame]:
         """What the server has to send, as frames."""
@@ -129,16 +144,16 @@ def assert_connection_error(peer: Peer, events: list[Event], code: int) -> None:
 
 def test_server_preface() -> None:
     """RFC 9113 section 3.4 / 6.5.2 / 6.9.2: the server's preface is a SETTINGS frame (no
-    push, its stream limit, a 1 MiB stream window, a 64 KiB header list), then a connection
+    push, its stream limit, a 1 MiB stream window, its header list limit), then a connection
     WINDOW_UPDATE up to 16 MiB."""
-    peer = Peer(max_concurrent_streams=7)
+    peer = Peer(max_concurrent_streams=7, max_header_list_size=8000)
     settings, update = peer.preface
     assert settings.kind == fr.SETTINGS and settings.stream_id == 0
     assert dict(fr.parse_settings(settings.payload)) == {
         fr.SETTINGS_ENABLE_PUSH: 0,
         fr.SETTINGS_MAX_CONCURRENT_STREAMS: 7,
         fr.SETTINGS_INITIAL_WINDOW_SIZE: STREAM_WINDOW,
-        fr.SETTINGS_MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST,
+        fr.SETTINGS_MAX_HEADER_LIST_SIZE: 8000,
     }
     assert update == Frame(fr.WINDOW_UPDATE, 0, 0, (CONNECTION_WINDOW - fr.DEFAULT_WINDOW).to_bytes(4, "big"))
 
@@ -146,7 +161,7 @@ def test_server_preface() -> None:
 def test_client_preface_byte_by_byte() -> None:
     """RFC 9113 section 3.4 with 4.1 (frames are a byte stream): a preface and frames that
     arrive a byte at a time are the same as arriving whole."""
-    server = ServerProtocol(max_concurrent_streams=10, max_receive_message_length=100)
+    server = ServerProtocol(Limits(max_concurrent_streams=10, max_receive_message_length=100))
     server.data_to_send()
     for byte in fr.PREFACE + fr.settings_frame({}) + fr.frame(fr.PING, 0, 0, b"abcdefgh"):
         server.receive_data(bytes((byte,)))
@@ -163,7 +178,7 @@ def test_client_preface_byte_by_byte() -> None:
 def test_bad_preface_protocol_error(data: bytes) -> None:
     """RFC 9113 section 3.4: an invalid connection preface is a connection error of type
     PROTOCOL_ERROR, seen as soon as the bytes differ."""
-    server = ServerProtocol(max_concurrent_streams=10, max_receive_message_length=100)
+    server = ServerProtocol(Limits(max_concurrent_streams=10, max_receive_message_length=100))
     server.data_to_send()
     server.receive_data(data)
     event = server.next_event()
@@ -407,13 +422,14 @@ def test_continuation_without_headers() -> None:
 
 
 def test_header_block_over_the_limit() -> None:
-    """RFC 9113 section 10.5.1 (our SETTINGS_MAX_HEADER_LIST_SIZE, 64 KiB): a header block
-    assembled from CONTINUATION frames past it ends the connection (PROTOCOL_ERROR) before
-    it is decoded."""
+    """RFC 9113 section 10.5.1 (CVE-2024-27316, CONTINUATION floods): a header block
+    assembled from CONTINUATION frames past max_header_block_size (64 KiB) ends the
+    connection (ENHANCE_YOUR_CALM) before it is decoded; test_protocol_limits.py has the
+    bound exactly."""
     peer = Peer()
     pieces = [fr.frame(fr.HEADERS, 0, 1, b"\x00" * 16_384)]
     pieces += [fr.frame(fr.CONTINUATION, 0, 1, b"\x00" * 16_384) for _ in range(4)]
-    assert_connection_error(peer, peer.send(*pieces), fr.PROTOCOL_ERROR)
+    assert_connection_error(peer, peer.send(*pieces), fr.ENHANCE_YOUR_CALM)
 
 
 def test_bad_header_block_compression_error() -> None:
@@ -549,10 +565,12 @@ def test_padding_longer_than_frame() -> None:
 
 def test_max_concurrent_streams() -> None:
     """RFC 9113 section 5.1.2: a stream over SETTINGS_MAX_CONCURRENT_STREAMS is refused with
-    RST_STREAM(REFUSED_STREAM); once one ends, a new one is taken."""
+    RST_STREAM(REFUSED_STREAM), reported as a LimitTripped; once one ends, a new one is taken."""
     peer = Peer(max_concurrent_streams=2)
     peer.send(peer.headers(1, STREAMING), peer.headers(3, STREAMING))
-    assert peer.send(peer.request(5)) == []
+    assert peer.send(peer.request(5)) == [
+        LimitTripped(lim.CONCURRENT_STREAMS, 5, "stream 5 over 2 concurrent streams (max_concurrent_streams)")
+    ]
     assert resets(peer.frames()) == {5: fr.REFUSED_STREAM}
     assert peer.server.end_stream(1, h.OK_TRAILERS)
     assert [type(e) for e in peer.send(peer.request(7))] == [RequestReceived, MessagesReceived]

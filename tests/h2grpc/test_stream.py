@@ -14,7 +14,7 @@ from tests.h2grpc.clients import grpc_message
 
 
 def stream(*, unary: bool = False, max_message: int = 1 << 20) -> StreamState:
-    state = StreamState(1, send_window=65_535, max_message=max_message)
+    state = StreamState(1, max_message=max_message)
     state.unary = unary
     return state
 

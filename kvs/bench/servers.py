@@ -135,6 +135,8 @@ class LineReader:
         self._pipe = pipe
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._tail: collections.deque[str] = collections.deque(maxlen=keep)
+        self._cond = threading.Condition()
+        self.lines = 0  # lines read so far: a mark for `since()`
         self.collect = True
         self.eof = False
         self._thread = threading.Thread(target=self._run, name="line-reader", daemon=True)
@@ -143,13 +145,18 @@ class LineReader:
     def _run(self) -> None:
         try:
             for line in self._pipe:
-                self._tail.append(line)
+                with self._cond:
+                    self._tail.append(line)
+                    self.lines += 1
+                    self._cond.notify_all()
                 if self.collect:
                     self._queue.put(line)
         except (OSError, ValueError):
             pass  # the pipe was closed under us
         finally:
-            self.eof = True
+            with self._cond:
+                self.eof = True
+                self._cond.notify_all()
             self._queue.put(None)
 
     def next_line(self, timeout: float) -> str | None:
@@ -175,6 +182,26 @@ class LineReader:
 
     def tail(self) -> str:
         return "".join(self._tail)
+
+    def since(self, mark: int) -> list[str]:
+        """The lines read after the first `mark` (`self.lines` then), as far as they are kept."""
+        with self._cond:
+            kept = list(self._tail)
+            return kept[max(0, len(kept) - (self.lines - mark)) :]
+
+    def wait_since(self, mark: int, pattern: re.Pattern[str], timeout: float) -> str | None:
+        """Wait until a line after `mark` matches `pattern`; that line, or None at the timeout or EOF."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                kept = list(self._tail)
+                for line in kept[max(0, len(kept) - (self.lines - mark)) :]:
+                    if pattern.search(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or self.eof:
+                    return None
+                self._cond.wait(left)
 
     def join(self, timeout: float = 5.0) -> None:
         self._thread.join(timeout)
@@ -215,13 +242,20 @@ class ServerProcess:
 
     name = "server"
 
-    def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, ready_timeout: float = READY_TIMEOUT) -> None:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        ready_timeout: float = READY_TIMEOUT,
+        log_lines: int = 200,
+    ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix=f"{self.name.replace(' ', '-')}-")
             data_dir = self._tmp.name
         self.data_dir = Path(data_dir)
         self.ready_timeout = ready_timeout
+        self.log_lines = log_lines  # the last lines of its log kept (`log_tail()`, `log.since()`)
         self.proc: subprocess.Popen[str] | None = None
         self.log: LineReader | None = None
         self.port = 0
@@ -360,7 +394,7 @@ class ServerProcess:
         )
         _LIVE.add(self)
         assert self.proc.stderr is not None
-        self.log = LineReader(self.proc.stderr)
+        self.log = LineReader(self.proc.stderr, keep=self.log_lines)
 
     def _reap(self) -> None:
         if self.log is not None:
@@ -401,8 +435,9 @@ class KvsServer(ServerProcess):
         *,
         args: Sequence[str] = (),
         ready_timeout: float = READY_TIMEOUT,
+        log_lines: int = 200,
     ) -> None:
-        super().__init__(data_dir, ready_timeout=ready_timeout)
+        super().__init__(data_dir, ready_timeout=ready_timeout, log_lines=log_lines)
         self.args = list(args)
 
     def _argv(self) -> list[str]:

@@ -691,7 +691,7 @@ def ping_flood(endpoint: str, *, frames: int = 2000, timeout: float = 10.0) -> A
 
 
 def ping_flood_unread(
-    endpoint: str, *, frames: int = 200_000, rcvbuf: int = 4096, stall: float = 1.0, timeout: float = 15.0
+    endpoint: str, *, frames: int = 200_000, rcvbuf: int = 4096, stall: float = 0.5, timeout: float = 15.0
 ) -> AttackResult:
     """PINGs written and their ACKs never read, so the server's replies pile up (Go's
     maxQueuedControlFrames, CVE-2019-9512/9515): sends until all are out or the server stops

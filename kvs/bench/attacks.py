@@ -1474,14 +1474,16 @@ class AttackRun:
 def run_attack(
     endpoint: str, pid: int, attack: Callable[[], AttackResult], *, before: int = 2, after: int = 2
 ) -> AttackRun:
-    """The probe for `before` rounds, then during `attack()`, then for `after` rounds; the
-    server's (process `pid`) RSS sampled throughout."""
+    """The probe for `before` rounds, then during `attack()` (and at least one round that
+    starts after the attack did: a short attack's effect shows there), then for `after`
+    rounds; the server's (process `pid`) RSS sampled throughout."""
     with RssSampler(pid) as rss, Probe(endpoint) as probe:
         probe.wait_rounds(before)
         rss_before = rss.reset_peak()
         probe.set_phase("during")
         try:
             result = attack()
+            probe.wait_rounds(1)
         finally:
             probe.set_phase("after")
         probe.wait_rounds(after)

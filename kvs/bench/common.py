@@ -67,6 +67,8 @@ class Config:
     # informer
     informer_objects: tuple[int, ...] = (1_000, 10_000, 100_000)
     informer_counts: tuple[int, ...] = (1, 10, 100)
+    # attack: the servers attacked (kvs serve's transports, etcd when it is on the PATH)
+    attack_targets: tuple[str, ...] = ("native", "grpcio", "etcd")
 
     def events_for(self, watchers: int, *, net: bool = False) -> int:
         """Events per unpaced fan-out run: the most, or fewer so a run delivers about the budget."""

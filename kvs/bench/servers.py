@@ -542,9 +542,9 @@ QUIET_ETCD = ("--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn
 
 
 @contextlib.contextmanager
-def kvs_server(cfg: Config) -> Iterator[KvsServer]:
-    """`kvs serve` (fsync on) on a free port, in a fresh data directory under the bench's."""
-    with fresh_dir(cfg, "serve") as tmp, KvsServer(Path(tmp) / "data") as server:
+def kvs_server(cfg: Config, args: Sequence[str] = ()) -> Iterator[KvsServer]:
+    """`kvs serve ARGS` (fsync on) on a free port, in a fresh data directory under the bench's."""
+    with fresh_dir(cfg, "serve") as tmp, KvsServer(Path(tmp) / "data", args=args) as server:
         yield server
 
 

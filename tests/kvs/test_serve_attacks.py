@@ -33,7 +33,9 @@ from tests.servers import KvsServer
 MB = 1 << 20
 KEYS = b"/attack/keys/"
 TRANSPORTS = ["native", "grpcio"]
-BEFORE_ROUNDS = AFTER_ROUNDS = 2  # probe rounds (a Put and a Range) before and after each attack
+# Probe rounds (a Put and a Range) before and after each attack; `run_attack` adds at least one
+# during it.
+BEFORE_ROUNDS, AFTER_ROUNDS = 2, 1
 
 # The server's RSS may grow by this much over its RSS before an attack (kvs serve starts at about
 # 40 MB). The floods move a few MB at most: 40 MB leaves room for the allocator. The attacks on

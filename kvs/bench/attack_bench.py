@@ -317,6 +317,8 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
     outcomes: list[Outcome] = []
     try:
         for attack in ATTACKS:
+            if attack is not ATTACKS[0]:
+                log(f"attack: {attack.name} ...")
             for server in servers:
                 outcomes.append(_one(cfg, attack, server))
                 bar.advance()

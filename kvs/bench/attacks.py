@@ -708,7 +708,8 @@ def ping_flood_unread(
     conn.queue(b"".join(ping_frame(i.to_bytes(8, "big")) for i in range(frames)))
     all_out = conn.flush(deadline, read=False, stall=stall)
     result.frames_sent = (conn.bytes_written - opening) // (wire.HEADER_LEN + 8)
-    result.details["server stopped reading"] = "no" if all_out else "yes"
+    # "closed": it ended the connection while we wrote; "yes": it took none of our bytes for `stall` s.
+    result.details["server stopped reading"] = "closed" if conn.closed else "no" if all_out else "yes"
     conn.polite = True
     conn._out.clear()  # what the server would not take
     conn.drain(deadline)  # read everything: the ACKs, then how it ended

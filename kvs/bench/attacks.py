@@ -384,6 +384,7 @@ class H2Conn:
         except OSError:
             self.reset = True
             self.closed_at = time.monotonic()
+            self._read()  # what the server sent before it reset the connection (its GOAWAY) is still readable
             return False
         del self._out[:n]
         self.bytes_written += n
@@ -398,11 +399,11 @@ class H2Conn:
                 break
             except OSError:
                 self.reset = True
-                self.closed_at = time.monotonic()
+                self.closed_at = self.closed_at or time.monotonic()
                 break
             if not chunk:
                 self.eof = True
-                self.closed_at = time.monotonic()
+                self.closed_at = self.closed_at or time.monotonic()
                 break
             self.bytes_received += len(chunk)
             self._in += chunk
@@ -646,6 +647,8 @@ def _finish(result: AttackResult, conn: H2Conn, started: float, *, linger: float
     """Wait (at most `linger` s) for the server to close a connection it sent GOAWAY on, record, close."""
     if conn.goaway is not None:
         conn.pump(time.monotonic() + linger)
+    elif conn.polite and not conn.eof:
+        conn._read()  # a GOAWAY that came with the end (a reset can follow it)
     result.record(conn)
     result.bytes_sent = conn.bytes_written
     result.seconds = time.monotonic() - started
@@ -1088,20 +1091,22 @@ def unread_responses(
     values: int = 2,
     interval: float = 0.01,
     linger: float = 3.0,
+    drain: bool = True,
     timeout: float = 20.0,
 ) -> AttackResult:
     """Range calls whose responses are big (`values` x `value_size` bytes), one every
     `interval` s (the attack's cadence), with huge flow-control windows and a socket that is
-    never read: the server must stop taking work from a connection that does not drain
+    not read: the server must stop taking work from a connection that does not drain
     (Go's http2 blocks the handler on the connection's write; Slowloris, CVE-2019-9517).
-    After `linger` s the socket is read to see how the server ended the streams."""
+    After `linger` s the socket is read (`drain`: the client reads late, and the server goes
+    on with the requests it left waiting) to see how the server ended the streams, or closed."""
     put_values(endpoint, b"/attack/big/", values, value_size)
     started = time.monotonic()
     deadline = started + timeout
     conn = _open(endpoint, rcvbuf=65536)  # the handshake is read and acknowledged; nothing after it
     conn.flush(deadline)
     conn.polite = False
-    result = AttackResult("big responses never read")
+    result = AttackResult("big responses read late" if drain else "big responses never read")
     request = range_request(b"/attack/big/", prefix_end(b"/attack/big/"))
     for _ in range(requests):
         sid = conn.new_stream()
@@ -1112,11 +1117,15 @@ def unread_responses(
             break
         time.sleep(interval)
     result.details["requests"] = result.frames_sent // 2
-    result.details["reset while unread"] = "yes" if conn.wait_hangup(min(deadline, time.monotonic() + linger)) else "no"
+    hung_up = conn.wait_hangup(min(deadline, time.monotonic() + linger))
+    result.details["reset while unread"] = "yes" if hung_up else "no"
     result.details["unread bytes"] = 0 if conn.closed else conn.unread_bytes()
-    conn.polite = True
-    conn.drain(min(deadline, time.monotonic() + 3.0))
-    result.details["response bytes"] = sum(s.data_bytes for s in conn.streams.values())
+    if drain:
+        conn.polite = True
+        conn.drain(min(deadline, time.monotonic() + 3.0))
+        result.details["response bytes"] = sum(s.data_bytes for s in conn.streams.values())
+    elif hung_up:
+        conn.reset = True  # what it sent before stays unread: the end is all this client learns
     return _finish(result, conn, started)
 
 

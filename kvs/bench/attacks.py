@@ -823,7 +823,7 @@ def window_update_flood(
 ) -> AttackResult:
     """Many streams waiting for window (our SETTINGS_INITIAL_WINDOW_SIZE is 0), then
     WINDOW_UPDATE(+1) on the connection `frames` times in one write: a server that walks every
-    waiting stream per frame freezes (Go's http2 keeps it O(1); CVE-2019-9517's family)."""
+    waiting stream per frame freezes (Go's http2 keeps it O(1); CVE-2019-9511's family, Data Dribble)."""
     started = time.monotonic()
     deadline = started + timeout
     settings = {wire.SETTINGS_ENABLE_PUSH: 0, wire.SETTINGS_INITIAL_WINDOW_SIZE: 0}
@@ -894,8 +894,8 @@ def varying_headers(
     timeout: float = 30.0,
 ) -> AttackResult:
     """Requests whose header blocks all differ (a random `x-pad` literal each), on several
-    connections: whatever a server caches per distinct block must stay bounded (HPACK state,
-    RFC 7541 section 7.1.3; CVE-2016-6581's family)."""
+    connections: whatever a server caches per distinct block must stay bounded (the memory a
+    decoder may spend, RFC 7541 section 7.3)."""
     started = time.monotonic()
     deadline = started + timeout
     conns = [_open(endpoint) for _ in range(connections)]
@@ -951,7 +951,7 @@ def varying_headers(
 def hpack_bomb(endpoint: str, *, entry: int = 4096, refs: int = 12_000, timeout: float = 10.0) -> AttackResult:
     """One dynamic-table entry of `entry` bytes (the whole default table), then a header block
     of `refs` one-byte references to it: a few KiB that decode to `refs` x `entry` bytes (the
-    HPACK bomb, CVE-2016-1544/CVE-2016-6581)."""
+    HPACK bomb, CVE-2016-6581)."""
     started = time.monotonic()
     deadline = started + timeout
     conn = _open(endpoint)
@@ -1027,8 +1027,8 @@ def partial_messages(
     timeout: float = 20.0,
 ) -> AttackResult:
     """Many unary Put streams, each holding an unfinished request: the length prefix says
-    `message` bytes, `sent` of them come (Go's http2 bounds what a connection may buffer;
-    CVE-2019-9517's family). Then the streams are reset and one call checks the connection."""
+    `message` bytes, `sent` of them come (Go's http2 bounds what a connection may make it
+    buffer). Then the streams are reset and one call checks the connection."""
     started = time.monotonic()
     deadline = started + timeout
     conn = _open(endpoint)

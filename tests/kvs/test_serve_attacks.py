@@ -8,9 +8,10 @@ Against the native transport (`--grpc-server native`, the default) the server mu
 the limit it tripped, once. Against grpcio's server (`--grpc-server grpcio`) the tests assert
 what grpc-core really does, as measured and written down beside each test.
 
-Servers are shared per set of flags (`Fleet`); each flag set shrinks only what its tests need
-(`FLAGS`), and the grpcio server runs with none (the `--http2-limit` settings are the native
-transport's).
+Servers are shared per transport and set of flags (`Fleet`); each flag set shrinks only what
+its tests need (`FLAGS`). kvs serve gives grpcio's server the limits grpc-core has an option for
+(streams, metadata sizes, PING policy, connections, idle timeout); the rest are the native
+transport's own.
 """
 
 from __future__ import annotations
@@ -327,7 +328,7 @@ VARYING_RSS_BOUND = 80 * MB
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_varying_header_blocks_do_not_grow_memory(fleet: Fleet, transport: str) -> None:
-    """RFC 7541 section 7.1.3 (memory the decoder may spend): requests whose header blocks all
+    """RFC 7541 section 7.3 (the memory a decoder may spend): requests whose header blocks all
     differ (a random 7 KiB x-pad each) must not grow what the server keeps per block; every
     request is served."""
     run = functools.partial(attacks.varying_headers, connections=16, requests=600, pad=7000)

@@ -13,7 +13,10 @@ Backpressure and fairness, the I/O half of `h2grpc.limits`: each turn of the eve
 parses at most `frames_per_turn` frames of this connection; the rest waits for a later turn
 with reading paused, so a flooding client slows itself and not the others. While the
 transport's send buffer is full, reading and parsing stop and our bytes stay with the
-protocol, whose bounded control-reply queue then closes a client that never reads.
+protocol, whose bounded control-reply queue then closes a client that never reads. Unary
+calls start at most CALLS_PER_TURN a turn and none while the buffer is full (the rest wait
+their turn in order), so a client that pipelines big reads and reads its socket late cannot
+make the server build all their responses at once.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +52,7 @@ from h2grpc.protocol import ServerProtocol
 log = logging.getLogger("h2grpc")
 
 CLOSE_GRACE = 1.0  # seconds a closing connection's last bytes get before the socket is cut
+CALLS_PER_TURN = 64  # unary calls a connection starts per event-loop turn; the rest wait
 
 
 class ConnectionOwner(Protocol):
@@ -93,6 +98,9 @@ class Connection(asyncio.Protocol):
         self._flush_scheduled = False
         self._reading_paused = False
         self._continue_scheduled = False  # frames left over from a turn wait for `_continue`
+        self._ready: deque[_Running] = deque()  # unary calls whose request came, waiting to start
+        self._started = 0  # unary calls started this turn
+        self._start_scheduled = False
         self.closed = False
 
     # -- asyncio.Protocol
@@ -115,6 +123,8 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         protocol = self._protocol
         protocol.new_turn()
+        if not self._start_scheduled:  # no start pending since the last turn: a fresh count
+            self._started = 0
         protocol.receive_data(data)
         self._handle_events()
 
@@ -123,6 +133,8 @@ class Connection(asyncio.Protocol):
         self._continue_scheduled = False
         if not self.closed and not self.paused:
             self._protocol.new_turn()
+            if not self._start_scheduled:
+                self._started = 0
             self._handle_events()
 
     def _handle_events(self) -> None:
@@ -136,8 +148,8 @@ class Connection(asyncio.Protocol):
             elif isinstance(event, MessagesReceived):
                 running = calls.get(event.stream_id)
                 if running is not None:
-                    if running.task is None:  # a unary call's request: run it
-                        running.task = self._loop.create_task(running.call.run())
+                    if running.task is None:  # a unary call's request: run it (or queue it)
+                        self._start(running)
                     else:
                         running.call.requests_ready()
             elif isinstance(event, RequestsEnded):
@@ -173,6 +185,33 @@ class Connection(asyncio.Protocol):
         elif self._reading_paused and not self.paused:
             self._resume_reading()
 
+    def _start(self, running: _Running) -> None:
+        """Run a unary call now, unless this turn started enough or the send buffer is full."""
+        if self._ready or self.paused or self._started >= CALLS_PER_TURN:
+            self._ready.append(running)
+            self._schedule_start()
+            return
+        self._started += 1
+        running.task = self._loop.create_task(running.call.run())
+
+    def _schedule_start(self) -> None:
+        if not self._start_scheduled and not self.paused:
+            self._start_scheduled = True
+            self._loop.call_soon(self._start_ready)
+
+    def _start_ready(self) -> None:
+        """A new turn: start the waiting unary calls, CALLS_PER_TURN at most."""
+        self._start_scheduled = False
+        self._started = 0
+        ready, calls = self._ready, self.calls
+        while ready and not self.paused and self._started < CALLS_PER_TURN:
+            running = ready.popleft()
+            if calls.get(running.call.stream_id) is running and running.task is None:  # not ended meanwhile
+                self._started += 1
+                running.task = self._loop.create_task(running.call.run())
+        if ready:
+            self._schedule_start()
+
     def _pause_reading(self) -> None:
         if not self._reading_paused and self._transport is not None:
             self._reading_paused = True
@@ -196,6 +235,7 @@ class Connection(asyncio.Protocol):
         for running in list(self.calls.values()):
             self._stop(running, by_peer=True)
         self.calls.clear()
+        self._ready.clear()
         self._server.connections.discard(self)
         self._server.calls_changed()
 
@@ -211,6 +251,8 @@ class Connection(asyncio.Protocol):
         for running in list(self.calls.values()):
             running.call.writable_again()
         if not self.closed:
+            if self._ready:
+                self._schedule_start()
             self._handle_events()  # frames read before the pause, then reading again
 
     # -- calls

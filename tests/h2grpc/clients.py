@@ -23,23 +23,7 @@ Header = tuple[bytes, bytes]
 TIMEOUT = 5.0  # seconds: every wait on the server is bounded by this
 
 
-def grpc_headers(
-    path: str,
-    *,
-    method: bytes = b"POST",
-    content_type: bytes = b"application/grpc",
-    extra: Iterable[Header] = (),
-) -> list[Header]:
-    """A gRPC request's header block (gRPC over HTTP/2: Request-Headers)."""
-    return [
-        (b":method", method),
-        (b":scheme", b"http"),
-        (b":path", path.encode()),
-        (b":authority", b"localhost"),
-        (b"content-type", content_type),
-        (b"te", b"trailers"),
-        *extra,
-    ]
+grpc_headers = fr.grpc_request_headers  # a gRPC request's header fields
 
 
 def grpc_message(payload: bytes, *, compressed: bool = False) -> bytes:

@@ -296,16 +296,7 @@ def _unary_requests(n: int) -> bytes:
     out = []
     for i in range(n):
         sid = 2 * i + 1
-        block = encoder.encode(
-            [
-                (":method", "POST"),
-                (":scheme", "http"),
-                (":path", path("Unary")),
-                (":authority", "t"),
-                ("content-type", "application/grpc"),
-                ("te", "trailers"),
-            ]
-        )
+        block = encoder.encode(fr.grpc_request_headers(path("Unary")))
         out.append(fr.frame(fr.HEADERS, fr.END_HEADERS, sid, block))
         out.append(fr.frame(fr.DATA, fr.END_STREAM, sid, fr.grpc_message(b"%d" % i)))
     return b"".join(out)

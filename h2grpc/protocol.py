@@ -469,7 +469,7 @@ class ServerProtocol:
         return f"header list of {size} bytes over {self._max_list} (max_header_list_size)"
 
     def _on_request(self, flags: int, sid: int, fields: list[h.Header]) -> None:
-        method = path = content_type = timeout = b""
+        method = path = content_type = timeout = encoding = b""
         for name, value in fields:
             if name == b":path":
                 path = value
@@ -479,6 +479,8 @@ class ServerProtocol:
                 content_type = value
             elif name == b"grpc-timeout":
                 timeout = value
+            elif name == b"grpc-encoding":
+                encoding = value
         end = flags & f.END_STREAM
         if method != b"POST":
             self._respond_http(sid, b"405", end)
@@ -487,6 +489,7 @@ class ServerProtocol:
             self._respond_http(sid, b"415", end)
             return
         stream = StreamState(sid, self._max_message)
+        stream.encoding = encoding
         self._streams[sid] = stream
         self._awaiting = stream
         self._awaiting_end = bool(end)

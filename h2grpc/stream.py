@@ -4,7 +4,8 @@ which window), its half-closed flags, and the request bytes split into gRPC mess
 over HTTP/2, Length-Prefixed-Message) with the count of those held unread.
 
 The rules a request's bytes must follow are checked here, each a `RequestError` with the
-gRPC status to end the call with: no compressed messages (we support no grpc-encoding), none
+gRPC status to end the call with: no compressed messages (we support no grpc-encoding:
+INTERNAL if the request named none, UNIMPLEMENTED if it named one, as grpc-go), none
 over the size limit, none cut off by the end of the stream, and a unary call takes exactly
 one message.
 """
@@ -27,6 +28,7 @@ class StreamState:
         "blocked_since",
         "buffered",
         "credit",
+        "encoding",
         "headers_sent",
         "heap_credit",
         "in_fifo",
@@ -67,6 +69,7 @@ class StreamState:
         self.recv_closed = False  # the client sent END_STREAM
         self.unacked = 0  # DATA bytes received (padding included) not yet returned by WINDOW_UPDATE
         self.unary = False  # the call takes exactly one request message
+        self.encoding = b""  # the request's grpc-encoding header (we decompress none)
         self.max_message = max_message  # the largest request message accepted, in bytes
         self.messages: deque[bytes] = deque()  # complete request messages not yet taken
         self.messages_received = 0  # complete request messages ever; >= len(messages)
@@ -92,7 +95,7 @@ class StreamState:
         while end - pos >= GRPC_PREFIX_LEN:
             size = int.from_bytes(data[pos + 1 : pos + GRPC_PREFIX_LEN], "big")
             if data[pos] & GRPC_COMPRESSED:
-                raise RequestError(status.UNIMPLEMENTED, "compressed requests are not supported (grpc-encoding)")
+                raise self._compressed()
             if size > self.max_message:
                 raise RequestError(
                     status.RESOURCE_EXHAUSTED,
@@ -113,6 +116,14 @@ class StreamState:
         if pos < end:
             partial += memoryview(data)[pos:]
         return count
+
+    def _compressed(self) -> RequestError:
+        """A compressed message: we decompress nothing (gRPC's compression spec)."""
+        encoding = self.encoding
+        if encoding in (b"", b"identity"):
+            return RequestError(status.INTERNAL, "grpc: compressed flag set with identity or empty encoding")
+        named = encoding.decode("ascii", "replace")
+        return RequestError(status.UNIMPLEMENTED, f"grpc: decompressor is not installed for grpc-encoding {named!r}")
 
     def end_of_requests(self) -> None:
         """The client half-closed. Raises RequestError if that leaves the request incomplete

@@ -121,14 +121,20 @@ async def test_content_type_with_suffix_accepted(served: Served, make_h2: H2Fact
 
 async def test_compressed_message_unimplemented(served: Served, make_h2: H2Factory) -> None:
     """gRPC over HTTP/2 (Compressed-Flag 1: compressed with the Message-Encoding) and gRPC's
-    compression spec (an encoding the server does not support is UNIMPLEMENTED): a
-    compressed request to this server, which supports none, ends with grpc-status 12."""
+    compression spec (an encoding the server does not support is UNIMPLEMENTED): a request
+    compressed with grpc-encoding gzip, which this server does not decompress, ends with
+    grpc-status 12; the flag with no grpc-encoding is a malformed message, INTERNAL (13),
+    as grpc-go and grpc-core answer."""
     client = await make_h2(served.port)
-    sid = client.open_stream(path("Unary"))
+    sid = client.open_stream(path("Unary"), extra=[(b"grpc-encoding", b"gzip")])
     await client.send_all(sid, grpc_message(b"\x1f\x8b not really gzip", compressed=True))
     state = await client.finish(sid)
     assert state.status == b"200"
     assert state.grpc_status == UNIMPLEMENTED
+    sid = client.open_stream(path("Unary"))
+    await client.send_all(sid, grpc_message(b"\x1f\x8b not really gzip", compressed=True))
+    state = await client.finish(sid)
+    assert state.grpc_status == 13
     await assert_serves(client)
 
 

@@ -606,11 +606,12 @@ def rejected(peer: Peer, events: list[Event], code: int) -> list[Frame]:
 
 
 def test_compressed_message_unimplemented() -> None:
-    """gRPC over HTTP/2 (Compressed-Flag) and gRPC's compression spec: a compressed request
-    to a server that supports no encoding ends with grpc-status 12 (UNIMPLEMENTED), as
+    """gRPC over HTTP/2 (Compressed-Flag) and gRPC's compression spec: a request compressed
+    with an encoding the server does not support ends with grpc-status 12 (UNIMPLEMENTED), as
     Trailers-Only, then RST_STREAM(NO_ERROR) since the client had not half-closed."""
     peer = Peer()
-    events = peer.send(peer.headers(1), fr.frame(fr.DATA, 0, 1, grpc_message(b"\x1f\x8b", compressed=True)))
+    headers = peer.headers(1, extra=[(b"grpc-encoding", b"gzip")])
+    events = peer.send(headers, fr.frame(fr.DATA, 0, 1, grpc_message(b"\x1f\x8b", compressed=True)))
     head, rst = rejected(peer, events, status.UNIMPLEMENTED)
     assert head.flags & fr.END_STREAM
     assert peer.decode(head)[:3] == [
@@ -661,7 +662,7 @@ def test_rejection_drops_queued_responses() -> None:
     assert not peer.server.send_message(1, b"x" * 50)
     assert data_of(peer.frames(), 1) == [grpc_message(b"x" * 50)[:10]]
     events = peer.send(fr.frame(fr.DATA, 0, 1, grpc_message(b"", compressed=True)))
-    head, rst = rejected(peer, events, status.UNIMPLEMENTED)
+    head, rst = rejected(peer, events, status.INTERNAL)
     assert head.kind == fr.HEADERS and head.flags & fr.END_STREAM and resets([rst]) == {1: fr.NO_ERROR}
     assert peer.send(fr.window_update(1, 100)) == [] and peer.frames() == []
 

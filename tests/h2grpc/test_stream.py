@@ -43,11 +43,18 @@ def test_messages_independent_of_chunks(messages: list[bytes], sizes: list[int])
 
 
 def test_compressed_flag_refused_from_the_prefix() -> None:
-    """gRPC over HTTP/2 (Compressed-Flag 1) with no grpc-encoding supported: UNIMPLEMENTED,
-    as soon as the prefix is seen."""
+    """gRPC over HTTP/2 (Compressed-Flag 1) as grpc-go answers it, as soon as the prefix is
+    seen: with no grpc-encoding (or identity) the flag is a malformed message, INTERNAL; with
+    an encoding we cannot decompress, UNIMPLEMENTED (gRPC's compression spec)."""
     with pytest.raises(RequestError) as err:
         stream().feed(grpc_message(b"\x1f\x8b...", compressed=True)[:5])
-    assert err.value.status == status.UNIMPLEMENTED
+    assert err.value.status == status.INTERNAL
+    assert "compressed flag set with identity or empty encoding" in err.value.details
+    gzip = stream()
+    gzip.encoding = b"gzip"
+    with pytest.raises(RequestError) as err:
+        gzip.feed(grpc_message(b"\x1f\x8b...", compressed=True)[:5])
+    assert err.value.status == status.UNIMPLEMENTED and "'gzip'" in err.value.details
 
 
 def test_size_limit() -> None:

@@ -491,14 +491,15 @@ def test_many_connections(fleet: Fleet, transport: str) -> None:
 
 # What each malformed request gets. Native: the rules of gRPC over HTTP/2 (405 unless POST, 415
 # unless application/grpc; RESOURCE_EXHAUSTED over the message limit, as grpc-go; INTERNAL for a
-# message cut off, as grpc's PROTOCOL-HTTP2; UNIMPLEMENTED for a compressed message, as
-# compression.md for an encoding it does not support: grpc-go and grpc-core say INTERNAL) and
+# message cut off, as grpc's PROTOCOL-HTTP2; INTERNAL for the compressed flag with no
+# grpc-encoding, as grpc-go and grpc-core, UNIMPLEMENTED only for an encoding named and not
+# supported, as compression.md) and
 # INVALID_ARGUMENT from the service for bytes that are no protobuf. grpcio, measured: a
 # truncated request gets no answer (the call waits), a wrong content-type is served, a GET is
 # reset with INTERNAL_ERROR.
 MALFORMED = {
     "native": {
-        "compressed": "grpc-status 12",
+        "compressed": "grpc-status 13",
         "oversized": "grpc-status 8",
         "truncated": "grpc-status 13",
         "garbage": "grpc-status 3",

@@ -313,6 +313,8 @@ class ServerProtocol:
         return None
 
     def _frame(self, kind: int, flags: int, sid: int, payload: bytes) -> None:
+        if not self._client_settings and (kind != f.SETTINGS or flags & f.ACK):
+            raise ConnectionProtocolError(f.PROTOCOL_ERROR, "the first frame after the preface must be SETTINGS")
         if self._fragment is not None and kind != f.CONTINUATION:
             raise ConnectionProtocolError(f.PROTOCOL_ERROR, "expected CONTINUATION")
         if kind == f.DATA:

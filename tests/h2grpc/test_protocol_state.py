@@ -173,6 +173,28 @@ def test_client_preface_byte_by_byte() -> None:
 
 
 @pytest.mark.parametrize(
+    "first",
+    [
+        fr.frame(fr.PING, 0, 0, b"abcdefgh"),
+        fr.frame(fr.SETTINGS, fr.ACK, 0),
+        fr.window_update(0, 1000),
+        fr.frame(fr.HEADERS, fr.END_HEADERS, 1, b""),
+    ],
+)
+def test_the_first_frame_must_be_settings(first: bytes) -> None:
+    """RFC 9113 section 3.4: the client's preface is the magic string and then a SETTINGS
+    frame (not its ACK: our SETTINGS are not answered before the client's own); any other
+    first frame is a connection error of type PROTOCOL_ERROR, as Go's server answers it."""
+    server = ServerProtocol(Limits())
+    server.data_to_send()
+    server.receive_data(fr.PREFACE + first + fr.settings_frame({}))
+    event = server.next_event()
+    assert isinstance(event, ConnectionFailed) and event.code == fr.PROTOCOL_ERROR
+    assert goaway(parse_frames(server.data_to_send())) == (0, fr.PROTOCOL_ERROR)
+    assert not server.handshake_done
+
+
+@pytest.mark.parametrize(
     "data", [b"GET / HTTP/1.1\r\n\r\n", fr.PREFACE[:10] + b"x", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\r"]
 )
 def test_bad_preface_protocol_error(data: bytes) -> None:

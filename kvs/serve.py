@@ -45,6 +45,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default="native",
         help="the server transport: native (our own HTTP/2, default) or grpcio (grpc.aio's server)",
     )
+    serve.add_argument(
+        "--watch-cache",
+        type=_true_or_false,
+        default=True,
+        metavar="true|false",
+        help="serve resource lists and watches from a cache per resource, as kube-apiserver's --watch-cache "
+        "(default true; false: every list and watch reads the store)",
+    )
     serve.add_argument("--shutdown-grace", type=float, default=1.0, help="seconds running calls get on shutdown")
     defaults = Limits()
     serve.add_argument(
@@ -138,6 +146,12 @@ _LIMITS_BY_FLAG = {
     "keepalive_interval": "--grpc-keepalive-interval",
     "keepalive_timeout": "--grpc-keepalive-timeout",
 }
+
+
+def _true_or_false(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() in ("true", "1")
 
 
 def parse_limit(text: str) -> tuple[str, int | float | bool]:
@@ -240,6 +254,7 @@ async def _serve(args: argparse.Namespace) -> int:
         watch_batch_max_delay=args.watch_batch_max_delay,
         grpc_server=args.grpc_server,
         limits=limits,
+        watch_cache=args.watch_cache,
     )
     try:
         await server.start()

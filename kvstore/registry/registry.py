@@ -84,8 +84,11 @@ class Registry:
         mapper: RESTMapper | None = None,
         *,
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
+        watch_cache: bool = True,
     ) -> None:
         self.kv = kv
+        self.watch_cache = watch_cache
+        """Serve lists and watches from a cache per resource (kube-apiserver's `--watch-cache`)."""
         self.mapper = mapper or RESTMapper.with_builtins()
         self.crds = CustomResources(self.mapper)
         self._strategies: dict[GroupVersionResource, Callable[[ResourceInfo], Strategy]] = {

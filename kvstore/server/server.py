@@ -111,6 +111,7 @@ class Server:
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         grpc_server: GrpcServerKind = "native",
         limits: Limits | None = None,
+        watch_cache: bool = True,
     ) -> None:
         if grpc_server not in GRPC_SERVERS:
             raise ValueError(f"grpc_server: expected one of {', '.join(GRPC_SERVERS)}, got {grpc_server!r}")
@@ -129,7 +130,7 @@ class Server:
             per_tick, pace = GRPCIO_PER_TICK, GRPCIO_PACE_PER_STREAM
         gate = SendGate(per_tick=per_tick, pace_per_stream=pace, max_pace=watch_batch_max_delay)
         self.watch = WatchService(store, gate)
-        self.registry = Registry(store, bookmark_interval=bookmark_interval)
+        self.registry = Registry(store, bookmark_interval=bookmark_interval, watch_cache=watch_cache)
         self.resources = ResourcesService(self.registry, gate)
         self._server: RpcServer | None = None
         self._native: GrpcServer | None = None

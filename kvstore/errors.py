@@ -224,3 +224,14 @@ class InternalError(KVError):
     def __init__(self, cause: BaseException) -> None:
         self.cause = cause
         super().__init__(f"etcdserver: internal error applying request: {cause!r}")
+
+
+class CacheMutationError(Exception):
+    """A reader changed an object shared by the registry's watch cache (a programming error
+    in that reader: cached objects are read-only; kvstore.registry.cache.mutation)."""
+
+    def __init__(self, resource: str, key: str, diff: str) -> None:
+        self.resource = resource
+        self.key = key
+        self.diff = diff
+        super().__init__(f"a shared object of the {resource} watch cache was changed by its reader: {key}: {diff}")

@@ -62,6 +62,24 @@ class SortedKeys:
             self._chunks[i : i + 1] = [chunk[:half], chunk[half:]]
             maxes[i : i + 1] = [chunk[half - 1], chunk[-1]]
 
+    def discard(self, key: bytes) -> None:
+        """Remove one key if present."""
+        maxes = self._maxes
+        i = bisect_left(maxes, key)
+        if i == len(maxes):
+            return
+        chunk = self._chunks[i]
+        j = bisect_left(chunk, key)
+        if j == len(chunk) or chunk[j] != key:
+            return
+        del chunk[j]
+        self._len -= 1
+        if not chunk:
+            del self._chunks[i]
+            del maxes[i]
+        elif j == len(chunk):
+            maxes[i] = chunk[-1]
+
     def discard_all(self, dead: set[bytes]) -> None:
         """Remove many keys at once (compaction)."""
         kept = [k for k in self if k not in dead]

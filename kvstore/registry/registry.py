@@ -53,6 +53,8 @@ from kvstore.messages import (
     prefix_range_end,
 )
 from kvstore.registry import codec, keys
+from kvstore.registry.cache import CacheConfig, Cacher
+from kvstore.registry.cache.cache_watcher import CacheWatcher
 from kvstore.registry.crd import CRDS, CustomResources
 from kvstore.registry.deletion import (
     check_options,
@@ -85,10 +87,13 @@ class Registry:
         *,
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         watch_cache: bool = True,
+        cache_config: CacheConfig | None = None,
     ) -> None:
         self.kv = kv
         self.watch_cache = watch_cache
         """Serve lists and watches from a cache per resource (kube-apiserver's `--watch-cache`)."""
+        self.cache_config = cache_config or CacheConfig()
+        self._cachers: dict[GroupVersionResource, Cacher] = {}
         self.mapper = mapper or RESTMapper.with_builtins()
         self.crds = CustomResources(self.mapper)
         self._strategies: dict[GroupVersionResource, Callable[[ResourceInfo], Strategy]] = {
@@ -118,6 +123,30 @@ class Registry:
         if gvr not in self.mapper:
             await self.load_crds()
         return self.mapper.info(gvr)
+
+    def close(self) -> None:
+        """Stop the watch caches (their watchers end); the registry builds them again on use."""
+        for cacher in self._cachers.values():
+            cacher.stop()
+        self._cachers.clear()
+
+    async def cacher(self, info: ResourceInfo) -> Cacher | None:
+        """The started watch cache of `info` (None with the cache off)."""
+        if not self.watch_cache:
+            return None
+        c = self._cachers.get(info.gvr)
+        if c is not None and (c.stopped or c.info.kind != info.kind or c.info.namespaced != info.namespaced):
+            c.stop()
+            c = None
+        if c is None:
+            c = self._cachers[info.gvr] = Cacher(self.kv, info, self.cache_config)
+        await c.start()
+        return c
+
+    def check_mutations(self) -> None:
+        """Raise CacheMutationError if a reader changed an object shared by a watch cache."""
+        for cacher in list(self._cachers.values()):
+            cacher.check_mutations()
 
     # ------------------------------------------------------------ helpers
 
@@ -150,6 +179,16 @@ class Registry:
 
     def _decode(self, info: ResourceInfo, kv: KeyValue) -> dict[str, Any]:
         return codec.decode(kv.value, kv.mod_revision, info.gvr.api_version)
+
+    async def _compacted(self, revision: int) -> bool:
+        """Whether the store compacted history before `revision` (a watch from it would fail)."""
+        try:
+            await self.kv.range(b"\0", limit=1, count_only=True, revision=revision)
+        except CompactedError:
+            return True
+        except FutureRevisionError:
+            return False
+        return False
 
     async def _read(self, key: bytes) -> KeyValue | None:
         resp = await self.kv.range(key)
@@ -250,6 +289,11 @@ class Registry:
         prefix = keys.collection_prefix(gvr, ns)
         end = prefix_range_end(prefix)
         start, revision = prefix, await self._list_revision(resource_version, resource_version_match, continue_, limit)
+        if not continue_ and not revision and (cacher := await self.cacher(info)) is not None:
+            # "" is a consistent read, "0" any state, N not older than N: all from memory.
+            wanted = _wanted_revision(resource_version)
+            if wanted == 0 or await cacher.wait_fresh(wanted):
+                return _list_from_cache(info, cacher, ns, select, limit)
         if continue_:
             token = keys.decode_continue(continue_, prefix)
             start, revision = token.start, token.revision
@@ -433,8 +477,9 @@ class Registry:
         allow_watch_bookmarks: bool = False,
         send_initial_events: bool | None = None,
         timeout_seconds: float = 0,
-    ) -> ResourceWatch:
-        """Watch `gvr` from a resourceVersion (kvstore.registry.watch has the rules)."""
+    ) -> ResourceWatch | CacheWatcher:
+        """Watch `gvr` from a resourceVersion (kvstore.registry.watch has the rules): from the
+        watch cache when it reaches back that far, else from the store."""
         info = await self.resolve(gvr)
         selection = Selection.parse(info, label_selector, field_selector)
         initial = starts_with_current_state(
@@ -445,6 +490,26 @@ class Registry:
             timeout_seconds=timeout_seconds,
         )
         ns = namespace if info.namespaced else ""
+        cacher = await self.cacher(info)
+        if cacher is not None:
+            wanted = _wanted_revision(resource_version)
+            if not initial and wanted and wanted < cacher.revision and await self._compacted(wanted + 1):
+                cacher = None  # the store's watch answers 410, as without the cache
+            elif not initial or wanted == 0 or await cacher.wait_fresh(wanted):
+                w = cacher.watch(
+                    selection,
+                    ns,
+                    label_selector,
+                    field_selector,
+                    resource_version=parse_resource_version(resource_version) if resource_version else 0,
+                    initial_state=initial,
+                    initial_end_bookmark=bool(send_initial_events),
+                    allow_bookmarks=allow_watch_bookmarks,
+                    bookmark_interval=self.bookmark_interval,
+                    timeout_seconds=timeout_seconds,
+                )
+                if w is not None:
+                    return w
         events: builtins.list[WatchEvent] = []
         if initial:
             listed = await self.list(gvr, ns, label_selector=label_selector, field_selector=field_selector)
@@ -532,6 +597,41 @@ _EXPIRED_CONTINUE = (
     "The provided continue parameter is too old to display a consistent list result. You can start a new list "
     "without the continue parameter."
 )
+
+
+def _wanted_revision(resource_version: str) -> int | None:
+    """What the cache must have seen to answer: None the store's current revision (""), 0
+    anything ("0"), else that revision (NotOlderThan)."""
+    if not resource_version:
+        return None
+    return 0 if resource_version == "0" else parse_resource_version(resource_version)
+
+
+def _list_from_cache(info: ResourceInfo, cacher: Cacher, ns: str, select: Selection, limit: int) -> dict[str, Any]:
+    """A list answered from the watch cache at its revision, paged as the store's would be
+    (a continue token then reads the store at that revision). Items are shared: read-only."""
+    entries = cacher.entries(ns)
+    revision = cacher.revision
+    items: builtins.list[dict[str, Any]]
+    examined = len(entries)
+    if select.empty and (not limit or limit >= len(entries)):
+        items = [e.obj() for e in entries]
+    else:
+        items = []
+        matches = select.matches
+        for i, entry in enumerate(entries):
+            obj = entry.obj()
+            if select.empty or matches(obj):
+                items.append(obj)
+                if limit and len(items) >= limit:
+                    examined = i + 1
+                    break
+    list_meta: dict[str, Any] = {"resourceVersion": str(revision)}
+    if limit and examined < len(entries):
+        list_meta["continue"] = keys.encode_continue(revision, entries[examined - 1].key + b"\0")
+        if select.empty:
+            list_meta["remainingItemCount"] = len(entries) - examined
+    return {"apiVersion": info.gvr.api_version, "kind": info.list_kind, "metadata": list_meta, "items": items}
 
 
 def _no_subresource(gvr: GroupVersionResource, subresource: str) -> NotFoundError:

@@ -9,12 +9,11 @@ check it).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from apimachinery.watch import EVENT_TYPES
 from h2grpc.wire import varint
 from kvstore.registry import codec
-from kvstore.registry.watch import RawEvent
 
 _TYPES = {t: b"\x0a" + varint(len(t)) + t.encode() for t in EVENT_TYPES}
 
@@ -24,6 +23,20 @@ def encode_event(event_type: str, obj_json: bytes) -> bytes:
     body = _TYPES.get(event_type) or (b"\x0a" + varint(len(event_type.encode())) + event_type.encode())
     body += b"\x12" + varint(len(obj_json)) + obj_json
     return b"\x0a" + varint(len(body)) + body
+
+
+class StoredEvent(Protocol):
+    """A live event still in its stored form: a store-backed watch's RawEvent, or a watch
+    cache's Delivery; `value` is the stored object, `revision` the event's."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def key(self) -> bytes: ...
+    @property
+    def value(self) -> bytes: ...
 
 
 class EventBytesCache:
@@ -39,7 +52,7 @@ class EventBytesCache:
         self.hits = 0
         self.misses = 0
 
-    def entry(self, raw: RawEvent, api_version: str) -> bytes:
+    def entry(self, raw: StoredEvent, api_version: str) -> bytes:
         key = (raw.type, raw.revision, raw.key, api_version)
         data = self._entries.get(key)
         if data is not None:
@@ -54,12 +67,13 @@ class EventBytesCache:
                 del entries[old]
         return data
 
-    def response(self, batch: list[dict[str, Any] | RawEvent], api_version: str) -> bytes:
-        """The WatchResponse bytes for a batch of raw (cached) and ready-made (encoded now) events."""
+    def response(self, batch: list[Any], api_version: str) -> bytes:
+        """The WatchResponse bytes for a batch of stored (cached) and ready-made (encoded now,
+        dicts: bookmarks, errors, initial events of a store-backed watch) events."""
         parts = []
         for item in batch:
-            if isinstance(item, RawEvent):
-                parts.append(self.entry(item, api_version))
-            else:
+            if isinstance(item, dict):
                 parts.append(encode_event(item["type"], codec.to_json(item["object"])))
+            else:
+                parts.append(self.entry(item, api_version))
         return b"".join(parts)

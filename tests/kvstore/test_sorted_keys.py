@@ -41,3 +41,21 @@ def test_built_from_keys_is_sorted_and_unique() -> None:
     assert list(sk) == [b"a", b"b", b"c"] and sk == [b"a", b"b", b"c"]
     assert sk.slice(b"a\x00", b"c") == [b"b"]
     assert SortedKeys().slice(b"a", None) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), keys), max_size=300), keys, st.one_of(st.none(), keys))
+def test_single_adds_and_discards_match_a_sorted_set(ops: list[tuple[bool, bytes]], lo: bytes, hi: bytes | None) -> None:
+    """One-key inserts and removals in any order (the watch cache's use) keep the set equal
+    to a plain sorted set, slices included; discarding a missing key does nothing."""
+    sk = SortedKeys(load=2)
+    ref: set[bytes] = set()
+    for add, k in ops:
+        if add and k not in ref:
+            sk.add(k)
+            ref.add(k)
+        elif not add:
+            sk.discard(k)
+            ref.discard(k)
+    assert list(sk) == sorted(ref) and len(sk) == len(ref)
+    assert sk.slice(lo, hi) == [k for k in sorted(ref) if k >= lo and (hi is None or k < hi)]

@@ -45,7 +45,9 @@ def test_built_from_keys_is_sorted_and_unique() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), keys), max_size=300), keys, st.one_of(st.none(), keys))
-def test_single_adds_and_discards_match_a_sorted_set(ops: list[tuple[bool, bytes]], lo: bytes, hi: bytes | None) -> None:
+def test_single_adds_and_discards_match_a_sorted_set(
+    ops: list[tuple[bool, bytes]], lo: bytes, hi: bytes | None
+) -> None:
     """One-key inserts and removals in any order (the watch cache's use) keep the set equal
     to a plain sorted set, slices included; discarding a missing key does nothing."""
     sk = SortedKeys(load=2)

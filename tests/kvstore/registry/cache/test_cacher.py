@@ -15,8 +15,7 @@ from apimachinery import watch
 from apimachinery.schema import GroupVersionResource
 from kvstore.errors import CacheMutationError
 from kvstore.registry import Registry, ResourceWatch
-from kvstore.registry.cache import CacheConfig
-from kvstore.registry.cache import mutation
+from kvstore.registry.cache import CacheConfig, mutation
 from kvstore.registry.cache.cache_watcher import CacheWatcher
 
 CMS = GroupVersionResource("", "v1", "configmaps")

@@ -27,12 +27,14 @@ Object = Mapping[str, Any]
 
 def _meta(obj: Object) -> Mapping[str, Any]:
     meta = obj.get("metadata")
+    if type(meta) is dict:  # the common case, without the ABC check (a hot path of informers)
+        return meta
     return meta if isinstance(meta, Mapping) else {}
 
 
 def _str(obj: Object, key: str) -> str:
     value = _meta(obj).get(key)
-    return value if isinstance(value, str) else ""
+    return value if type(value) is str or isinstance(value, str) else ""
 
 
 def _str_map(obj: Object, key: str) -> Mapping[str, str]:

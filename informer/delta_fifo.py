@@ -257,7 +257,7 @@ class DeltaFIFO:
             self._initial_population_count -= 1
         deltas = self._items.pop(key)
         result = process(deltas, is_in_initial_list)
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             await result
         return deltas
 
@@ -265,6 +265,8 @@ class DeltaFIFO:
 
     def key_of(self, obj: Any) -> str:
         """The key of obj; of a Deltas, its newest object's; of a tombstone, the key it carries."""
+        if type(obj) is dict:
+            return self._key_function(obj)
         if isinstance(obj, Deltas):
             newest = obj.newest()
             if newest is None:

@@ -64,6 +64,12 @@ def meta_namespace_key_func(obj: Any) -> str:
     DeletionHandlingMetaNamespaceKeyFunc). Raises `KeyFuncError` for a value that is not
     a mapping or has no `metadata.name` (client-go would return "" for the latter).
     """
+    if type(obj) is dict:  # the hot path: a decoded object with string name and namespace
+        md = obj.get("metadata")
+        if type(md) is dict:
+            name, namespace = md.get("name"), md.get("namespace")
+            if type(name) is str and name and (namespace is None or type(namespace) is str):
+                return f"{namespace}/{name}" if namespace else name
     if isinstance(obj, DeletedFinalStateUnknown):
         return obj.key
     if not isinstance(obj, Mapping):
@@ -85,6 +91,6 @@ def meta_namespace_index_func(obj: Any) -> list[str]:
 
     Like client-go's MetaNamespaceIndexFunc, cluster-scoped objects share the "" value.
     """
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         raise TypeError(f"cannot index {type(obj).__name__}: not a mapping")
     return [meta.namespace(obj)]

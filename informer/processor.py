@@ -128,7 +128,17 @@ class ProcessorListener:
                 await self._wakeup.wait()
             n = buffer.popleft()
             try:
-                await self._call(n)
+                # The handler is called inline (no coroutine per notification: the hot path);
+                # an async handler's awaitable is awaited before the next notification.
+                kind = n.kind
+                if kind == "add":
+                    result = self.handler.on_add(n.new, n.is_in_initial_list)
+                elif kind == "update":
+                    result = self.handler.on_update(n.old, n.new)
+                else:
+                    result = self.handler.on_delete(n.old)
+                if result is not None and inspect.isawaitable(result):
+                    await result
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -137,16 +147,6 @@ class ProcessorListener:
                 if n.is_in_initial_list:
                     self._initial_pending -= 1
                 self.handled += 1
-
-    async def _call(self, n: Notification) -> None:
-        if n.kind == "add":
-            result = self.handler.on_add(n.new, n.is_in_initial_list)
-        elif n.kind == "update":
-            result = self.handler.on_update(n.old, n.new)
-        else:
-            result = self.handler.on_delete(n.old)
-        if inspect.isawaitable(result):
-            await result
 
 
 class SharedProcessor:

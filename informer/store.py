@@ -113,7 +113,10 @@ class _Index:
 
     def values_of(self, obj: Any) -> tuple[str, ...]:
         """The distinct values `func` files obj under, in the order it returned them."""
-        return tuple(dict.fromkeys(self.func(obj)))
+        values = self.func(obj)
+        if len(values) == 1:
+            return (values[0],)
+        return tuple(dict.fromkeys(values))
 
     def file(self, key: str, values: tuple[str, ...]) -> None:
         """File `key` under exactly `values`, leaving buckets it no longer belongs to."""

@@ -5,16 +5,33 @@ the same rules, results and exceptions as the registry it talks to."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+# The watch cache's mutation detector is on for the whole suite (client-go runs its tests with
+# KUBE_CACHE_MUTATION_DETECTOR=true): a reader that changes a shared object fails its test.
+os.environ.setdefault("KVS_CACHE_MUTATION_DETECTOR", "true")
 
 import kvstore
 from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
 from kvstore.registry import Registry
+from kvstore.registry.cache import mutation
 from kvstore.server import Server
+
+
+@pytest.fixture(autouse=True)
+def no_cache_mutations() -> Iterator[None]:
+    """Fail a test during which a shared object of a watch cache was changed."""
+    before = len(mutation.failures)
+    yield
+    found = mutation.failures[before:]
+    if found:
+        del mutation.failures[before:]
+        pytest.fail(f"cache mutation detected: {found[0]}")
 
 
 @pytest.fixture
@@ -36,6 +53,7 @@ async def registry(request: pytest.FixtureRequest, store: kvstore.Store) -> Asyn
         reg = Registry(store, bookmark_interval=BOOKMARK_INTERVAL)
         await reg.bootstrap()
         yield reg
+        reg.check_mutations()
         return
     server = Server(store, ["http://127.0.0.1:0"], bookmark_interval=BOOKMARK_INTERVAL)
     await server.start()
@@ -43,6 +61,7 @@ async def registry(request: pytest.FixtureRequest, store: kvstore.Store) -> Asyn
     try:
         await client.resources.list(NAMESPACES)  # the server bootstraps on its first resource call
         yield client.resources
+        server.registry.check_mutations()
     finally:
         await client.close()
         await server.stop(grace=None)

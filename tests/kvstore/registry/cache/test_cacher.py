@@ -202,3 +202,33 @@ async def test_with_the_cache_off_every_read_goes_to_the_store(store: kvstore.St
     w = await reg.watch(CMS, "default", resource_version=str(store.revision))
     assert isinstance(w, ResourceWatch) and await reg.cacher(reg.mapper.info(CMS)) is None
     w.stop()
+
+
+async def test_an_informer_handler_that_changes_its_object_is_caught(store: kvstore.Store) -> None:
+    """client-go: informers in the registry's process share the cache's objects; a handler
+    that changes one instead of copying it is caught by the mutation detector."""
+    from informer import ResourceListerWatcher, SharedIndexInformer
+
+    reg = await new_registry(store, detect_mutations=True)
+    seen = asyncio.Event()
+
+    class Careless:
+        def on_add(self, obj: dict[str, Any], is_in_initial_list: bool) -> None:
+            obj["metadata"].setdefault("labels", {})["touched"] = "yes"
+            seen.set()
+
+        def on_update(self, old: dict[str, Any], new: dict[str, Any]) -> None: ...
+
+        def on_delete(self, obj: dict[str, Any]) -> None: ...
+
+    inf = SharedIndexInformer(ResourceListerWatcher(reg, CMS, "default"))
+    inf.add_event_handler(Careless())
+    inf.start()
+    await reg.create(CMS, cm("victim"), "default")
+    await asyncio.wait_for(seen.wait(), 10)
+    await inf.stop()
+    before = len(mutation.failures)
+    with pytest.raises(CacheMutationError) as err:
+        reg.check_mutations()
+    assert "touched" in err.value.diff
+    del mutation.failures[before:]

@@ -23,6 +23,7 @@ import grpc
 
 from apimachinery import errors
 from apimachinery.schema import GroupVersionResource
+from kvstore.client.decode_cache import DecodeCache
 from kvstore.client.retry import retry_while_unavailable
 from kvstore.pb import resources_pb2 as pb
 from kvstore.pb import resources_pb2_grpc
@@ -63,8 +64,9 @@ def _error(exc: grpc.aio.AioRpcError) -> errors.StatusError:
 class RemoteResourceWatch:
     """Events of one server-side watch, as `{"type", "object"}` dicts; `stop()` ends it."""
 
-    def __init__(self, call: Any) -> None:
+    def __init__(self, call: Any, decoded: DecodeCache | None = None) -> None:
         self._call = call
+        self._decoded = decoded if decoded is not None else DecodeCache(_loads, 0)
         self._events: list[Object] = []
         self._index = 0
         self._done = False
@@ -94,7 +96,8 @@ class RemoteResourceWatch:
             if resp is grpc.aio.EOF:
                 self._done = True
                 raise StopAsyncIteration
-            self._events = [{"type": e.type, "object": _loads(e.object)} for e in resp.events]
+            decode = self._decoded.decode
+            self._events = [{"type": e.type, "object": decode(e.object)} for e in resp.events]
             self._index = 0
         event = self._events[self._index]
         self._index += 1
@@ -107,6 +110,8 @@ class ResourcesClient:
     def __init__(self, channel: grpc.aio.Channel, *, timeout: float | None = None) -> None:
         self._stub = resources_pb2_grpc.ResourcesStub(channel)  # type: ignore[no-untyped-call]
         self.timeout = timeout
+        self.decoded = DecodeCache(_loads)
+        """Watch events' objects, decoded once for all this client's watches (shared, read-only)."""
 
     async def _call(self, method: Callable[..., Awaitable[Any]], request: Any) -> Object:
         try:
@@ -255,4 +260,4 @@ class ResourcesClient:
                 raise from_grpc(code, await call.details(), await call.trailing_metadata())
         except grpc.aio.AioRpcError as exc:
             raise _error(exc) from None
-        return RemoteResourceWatch(call)
+        return RemoteResourceWatch(call, self.decoded)

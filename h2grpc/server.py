@@ -21,7 +21,7 @@ from h2grpc.limits import Limits, TokenBucket
 
 log = logging.getLogger("h2grpc")
 
-LOG_BURST = 20  # limit trips logged at once ...
+LOG_BURST = 20  # trips of one limit logged at once ...
 LOG_PER_SECOND = 1.0  # ... then this many a second, whatever the number of connections
 
 
@@ -40,7 +40,8 @@ class GrpcServer:
         self.connections: set[Connection] = set()
         # Limits tripped since start, by `h2grpc.limits` name: the metric of the limits.
         self.limits_tripped: Counter[str] = Counter()
-        self._log_budget = TokenBucket(LOG_BURST, LOG_PER_SECOND, time.monotonic())
+        # One log budget per limit, so a flood of one limit cannot hide the first trip of another.
+        self._log_budgets: dict[str, TokenBucket] = {}
         self._tick_handle: asyncio.TimerHandle | None = None
         self._handlers: list[grpc.GenericRpcHandler] = []
         self._methods: dict[bytes, grpc.RpcMethodHandler | None] = {}
@@ -130,12 +131,16 @@ class GrpcServer:
 
     def limit_tripped(self, conn: Connection, limit: str, message: str) -> None:
         """Count a tripped limit; log it once per connection and limit, at most LOG_PER_SECOND
-        lines a second over all connections."""
+        lines a second per limit (after a burst of LOG_BURST) over all connections."""
         self.limits_tripped[limit] += 1
         if limit in conn.limits_logged:
             return
         conn.limits_logged.add(limit)
-        if self._log_budget.take(time.monotonic()):
+        now = time.monotonic()
+        budget = self._log_budgets.get(limit)
+        if budget is None:
+            budget = self._log_budgets[limit] = TokenBucket(LOG_BURST, LOG_PER_SECOND, now)
+        if budget.take(now):
             log.warning(
                 "limit %s tripped by client %s: %s (%d times since start)",
                 limit,

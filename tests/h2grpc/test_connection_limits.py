@@ -290,6 +290,22 @@ async def test_a_tripped_limit_is_counted_each_time_and_logged_once_per_connecti
     assert len(lines) == 20  # LOG_BURST: one per connection until the budget is spent
 
 
+async def test_a_flood_of_one_limit_does_not_hide_the_first_trip_of_another(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each limit has its own log budget: after 30 connections spent concurrent_streams' burst,
+    the first handshake timeout is still logged (an operator sees every kind of trip)."""
+    server = GrpcServer()
+    conns = [_connect(server)[0] for _ in range(31)]
+    with caplog.at_level(logging.WARNING, logger="h2grpc"):
+        for conn in conns[:30]:
+            server.limit_tripped(conn, lim.CONCURRENT_STREAMS, "stream over 1000")
+        server.limit_tripped(conns[30], lim.HANDSHAKE_TIMEOUT, "no client preface")
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("limit concurrent_streams" in m for m in messages) == 20
+    assert sum("limit handshake_timeout" in m for m in messages) == 1
+
+
 def _unary_requests(n: int) -> bytes:
     """`n` unary calls of the test service's Unary method, each HEADERS then DATA."""
     encoder = hpack.Encoder()

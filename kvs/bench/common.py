@@ -15,6 +15,8 @@ T = TypeVar("T")
 
 
 MODES = ("embedded", "grpc")
+WATCH_CACHE_OFF = "watch cache off"  # the label suffix of a figure measured with the registry's watch cache off
+WATCH_CACHE = (True, False)  # the variants of a resource figure, in the order they run and are printed
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,16 @@ def by_mode(cfg: Config, embedded: T, grpc: T) -> list[tuple[str, T]]:
         for mode, name, what in (("embedded", "embedded", embedded), ("grpc", "gRPC", grpc))
         if cfg.wants(mode)
     ]
+
+
+def cache_variant(where: str, watch_cache: bool) -> str:
+    """`embedded`, or `embedded, watch cache off`: where a figure ran, with the cache variant it measured."""
+    return where if watch_cache else f"{where}, {WATCH_CACHE_OFF}"
+
+
+def serve_args(watch_cache: bool) -> tuple[str, ...]:
+    """The `kvs serve` arguments of a cache variant (the watch cache is on by default)."""
+    return () if watch_cache else ("--watch-cache=false",)
 
 
 def plural(n: int, word: str) -> str:

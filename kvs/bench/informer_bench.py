@@ -18,11 +18,21 @@ subprocess; every informer of the process lists and watches through ONE shared c
 informer factory shares one clientset), and the raw etcd watches of the reference ride
 that same kind of single shared client. The writer has a client of its own, and the
 server's CPU seconds are read around the timed part of every events run.
+
+Every figure is measured with the registry's watch cache on (the default) and off:
+embedded, `Registry(watch_cache=True|False)` over a fresh store per run; over gRPC, two
+`kvs serve` subprocesses side by side, the second with `--watch-cache=false`. The runs take
+turns (cache on, cache off, reference) and both figures are given against the one reference,
+measured with the cache off (embedded: the writes through a registry without a cache; gRPC:
+on the `--watch-cache=false` server). Targets, cache on: events through 100 informers
+embedded >= 0.5x the raw watches, with a p99 create -> handler <= 50 ms.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import gc
 import itertools
 import json
@@ -30,13 +40,25 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import kvstore
 from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
 from informer import ResourceEventHandlerFuncs, ResourceListerWatcher, SharedIndexInformer
-from kvs.bench.common import Config, Measured, config_map, fresh_dir, interleaved, log, planned
+from kvs.bench.common import (
+    WATCH_CACHE,
+    WATCH_CACHE_OFF,
+    Config,
+    Measured,
+    cache_variant,
+    config_map,
+    fresh_dir,
+    interleaved,
+    log,
+    planned,
+    serve_args,
+)
 from kvs.bench.report import Figure
 from kvs.bench.resource_list import pod
 from kvs.bench.servers import ServerProcess, kvs_server
@@ -44,6 +66,8 @@ from kvs.bench.stats import percentile
 from kvstore import PutRequest
 from kvstore.api import KV, Watch
 from kvstore.registry import Registry, codec, keys
+
+T = TypeVar("T")
 
 SCENARIO = "informer"
 PODS = GroupVersionResource("", "v1", "pods")
@@ -57,6 +81,11 @@ EVENTS_REFERENCE = {"embedded": "raw store watches", "grpc": "raw etcd watches"}
 BIG_SYNC = 100_000  # sync sizes from here on are measured once after the warm-up
 CLIENT_TIMEOUT = 120.0  # seconds a unary call of a benchmark client may take
 _names = itertools.count()
+TARGET_INFORMERS = 100  # events through this many informers, embedded, watch cache on:
+TARGET_RAW_RATIO = 0.5  # ... at least half the raw watches' handler calls/s
+TARGET_P99_MS = 50.0  # ... and a p99 create -> handler of at most this
+# (reference, watch cache) of the runs of one figure pair, in turn: ours with the cache on, off, then the reference
+_RUNS = [*((False, cache) for cache in WATCH_CACHE), (True, False)]
 
 
 def _sync_repeat(cfg: Config, mode: str, n: int) -> int:
@@ -79,8 +108,8 @@ def _modes(cfg: Config) -> list[str]:
 def planned_runs(cfg: Config) -> int:
     """How many runs `run(cfg)` makes through `interleaved` (ours and the reference, warm-ups included)."""
     modes = _modes(cfg)
-    syncs = sum(planned(2, _sync_repeat(cfg, mode, n)) for n in cfg.informer_objects for mode in modes)
-    events = sum(planned(2, _events_repeat(cfg, mode)) for _ in cfg.informer_counts for mode in modes)
+    syncs = sum(planned(len(_RUNS), _sync_repeat(cfg, mode, n)) for n in cfg.informer_objects for mode in modes)
+    events = sum(planned(len(_RUNS), _events_repeat(cfg, mode)) for _ in cfg.informer_counts for mode in modes)
     return syncs + events
 
 
@@ -147,13 +176,13 @@ async def _sync_measure(api: ResourceClient, kv: KV, reference: bool) -> SyncRun
     return SyncRun(count, seconds, used / max(1, count))
 
 
-def _embedded_sync(cfg: Config, n: int, reference: bool) -> Callable[[], SyncRun]:
+def _embedded_sync(cfg: Config, n: int, reference: bool, watch_cache: bool) -> Callable[[], SyncRun]:
     """A run in a fresh store filled with n pods."""
 
     async def go() -> SyncRun:
         with fresh_dir(cfg, "inf-sync") as path:
             async with kvstore.open(path) as store:
-                reg = Registry(store)
+                reg = Registry(store, watch_cache=watch_cache)
                 await reg.bootstrap()
                 await _fill(store, n)
                 return await _sync_measure(reg, store, reference)
@@ -178,29 +207,30 @@ async def _remote_fill(endpoint: str, n: int) -> None:
         await _fill(client, n)
 
 
-def _sync_figures(mode: str, n: int, ours: Measured[SyncRun], ref: Measured[SyncRun]) -> list[Figure]:
+def _sync_figures(mode: str, n: int, cache: bool, ours: Measured[SyncRun], ref: Measured[SyncRun]) -> list[Figure]:
     where = WHERE[mode]
+    variant = cache_variant(where, cache)
     failures = [f"informer synced {r.objects} of {n} pods" for r in ours.all if r.objects != n]
     failures += [f"the reference read {r.objects} of {n} pods" for r in ref.all if r.objects != n]
     return [
         Figure(
             SCENARIO,
-            f"informer list+sync, {n:,} pods, {where}",
+            f"informer list+sync, {n:,} pods, {variant}",
             "s",
             [r.seconds for r in ours.samples],
             reference=[r.seconds for r in ref.samples],
             reference_label=f"range + json.loads of every pod ({where})",
             failures=failures,
-            details=[{"mode": mode, **vars(r)} for r in ours.samples],
+            details=[{"mode": mode, "watch_cache": cache, **vars(r)} for r in ours.samples],
             lower_is_better=True,
             plot="informer_sync",
-            series=SERIES[mode],
+            series=_series(mode, cache),
             x=n,
             reference_series=f"{SYNC_REFERENCE} ({where})",
         ),
         Figure(
             SCENARIO,
-            f"informer cache memory per pod, {n:,} pods, {where}",
+            f"informer cache memory per pod, {n:,} pods, {variant}",
             "bytes",
             [r.bytes_per_object for r in ours.samples],
             reference=[r.bytes_per_object for r in ref.samples],
@@ -211,18 +241,33 @@ def _sync_figures(mode: str, n: int, ours: Measured[SyncRun], ref: Measured[Sync
     ]
 
 
+def _series(mode: str, cache: bool) -> str:
+    """Our line in the charts: `kvs embedded`, `kvs embedded, watch cache off`."""
+    return SERIES[mode] if cache else f"{SERIES[mode]}, {WATCH_CACHE_OFF}"
+
+
+def _both(
+    figures: Callable[[bool, Measured[T], Measured[T]], list[Figure]], measured: list[Measured[T]]
+) -> list[Figure]:
+    """The figures of the cache-on and the cache-off runs, each against the one reference (the last run)."""
+    on, off, ref = measured
+    return [*figures(True, on, ref), *figures(False, off, ref)]
+
+
 def _sync_mode(cfg: Config, mode: str, n: int) -> list[Figure]:
     repeat = _sync_repeat(cfg, mode, n)
     if mode == "embedded":
-        log(f"informer: sync, embedded: {n:,} pods (and a decode-everything reference) ...")
-        ours, ref = interleaved(cfg, [_embedded_sync(cfg, n, False), _embedded_sync(cfg, n, True)], repeat=repeat)
-        return _sync_figures(mode, n, ours, ref)
-    log(f"informer: sync over gRPC: starting kvs serve and putting {n:,} pods ...")
-    with kvs_server(cfg) as server:
-        asyncio.run(_remote_fill(server.endpoint, n))
-        log(f"informer: sync over gRPC: {n:,} pods (and a decode-everything reference) ...")
-        ours, ref = interleaved(cfg, [_remote_sync(server, False), _remote_sync(server, True)], repeat=repeat)
-    return _sync_figures(mode, n, ours, ref)
+        log(f"informer: sync, embedded: {n:,} pods, watch cache on and off (and a decode-everything reference) ...")
+        measured = interleaved(cfg, [_embedded_sync(cfg, n, ref, cache) for ref, cache in _RUNS], repeat=repeat)
+        return _both(functools.partial(_sync_figures, mode, n), measured)
+    log(f"informer: sync over gRPC: starting kvs serve and kvs serve --watch-cache=false, putting {n:,} pods ...")
+    with contextlib.ExitStack() as stack:
+        servers = {cache: stack.enter_context(kvs_server(cfg, serve_args(cache))) for cache in WATCH_CACHE}
+        for server in servers.values():
+            asyncio.run(_remote_fill(server.endpoint, n))
+        log(f"informer: sync over gRPC: {n:,} pods, watch cache on and off (and a decode-everything reference) ...")
+        measured = interleaved(cfg, [_remote_sync(servers[cache], ref) for ref, cache in _RUNS], repeat=repeat)
+    return _both(functools.partial(_sync_figures, mode, n), measured)
 
 
 # ------------------------------------------------------------ events
@@ -398,13 +443,13 @@ async def _events_once(
     return EventsRun(n, sum(tally.calls), end - start, p99, tuple(problems), cpu_used)
 
 
-def _embedded_events(cfg: Config, n: int, reference: bool) -> Callable[[], EventsRun]:
+def _embedded_events(cfg: Config, n: int, reference: bool, watch_cache: bool) -> Callable[[], EventsRun]:
     """A run in a fresh store: the informers, the raw watches and the writer all on it."""
 
     async def go() -> EventsRun:
         with fresh_dir(cfg, "inf-events") as path:
             async with kvstore.open(path) as store:
-                reg = Registry(store)
+                reg = Registry(store, watch_cache=watch_cache)
                 await reg.bootstrap()
                 return await _events_once(cfg, n, reference, reg, store, reg, cfg.fanout_timeout)
 
@@ -426,43 +471,48 @@ def _remote_events(cfg: Config, server: ServerProcess, n: int, reference: bool) 
     return lambda: asyncio.run(go())
 
 
-def _events_figures(mode: str, n: int, ours: Measured[EventsRun], ref: Measured[EventsRun]) -> list[Figure]:
+def _events_figures(
+    mode: str, n: int, cache: bool, ours: Measured[EventsRun], ref: Measured[EventsRun]
+) -> list[Figure]:
     where = WHERE[mode]
+    variant = cache_variant(where, cache)
     informers = f"{n} informer{'s' if n != 1 else ''}"
     ref_label = f"{EVENTS_REFERENCE[mode]} of the same keys ({where})"
     ref_series = f"{EVENTS_REFERENCE[mode]} ({where})"
     failures = [p for r in ours.all + ref.all for p in r.problems]
-    figures = [
-        Figure(
-            SCENARIO,
-            f"events through {informers}, {where}",
-            "handler calls/s",
-            [r.rate for r in ours.samples],
-            reference=[r.rate for r in ref.samples],
-            reference_label=ref_label,
-            failures=failures,
-            details=[{"mode": mode, **vars(r)} for r in ours.samples],
-            plot="informer_events",
-            series=SERIES[mode],
-            x=n,
-            reference_series=ref_series,
-        ),
-        Figure(
-            SCENARIO,
-            f"events through {informers}, {where}: p99 create -> handler",
-            "ms",
-            [r.p99_ms for r in ours.samples],
-            reference=[r.p99_ms for r in ref.samples],
-            reference_label=ref_label,
-            failures=list(failures),
-            lower_is_better=True,
-        ),
-    ]
+    rate = Figure(
+        SCENARIO,
+        f"events through {informers}, {variant}",
+        "handler calls/s",
+        [r.rate for r in ours.samples],
+        reference=[r.rate for r in ref.samples],
+        reference_label=ref_label,
+        failures=failures,
+        details=[{"mode": mode, "watch_cache": cache, **vars(r)} for r in ours.samples],
+        plot="informer_events",
+        series=_series(mode, cache),
+        x=n,
+        reference_series=ref_series,
+    )
+    p99 = Figure(
+        SCENARIO,
+        f"events through {informers}, {variant}: p99 create -> handler",
+        "ms",
+        [r.p99_ms for r in ours.samples],
+        reference=[r.p99_ms for r in ref.samples],
+        reference_label=ref_label,
+        failures=list(failures),
+        lower_is_better=True,
+    )
+    if mode == "embedded" and cache and n == TARGET_INFORMERS:
+        rate.ratio_target, rate.ratio_target_of = TARGET_RAW_RATIO, "raw watches"
+        p99.target = TARGET_P99_MS
+    figures = [rate, p99]
     if mode == "grpc":
         figures.append(
             Figure(
                 SCENARIO,
-                f"events through {informers}, {where}: kvs serve CPU",
+                f"events through {informers}, {variant}: kvs serve CPU",
                 "CPU s / 1M handler calls",
                 [r.cpu_per_million for r in ours.samples],
                 reference=[r.cpu_per_million for r in ref.samples],
@@ -476,16 +526,20 @@ def _events_figures(mode: str, n: int, ours: Measured[EventsRun], ref: Measured[
 
 def _events_grpc(cfg: Config) -> list[Figure]:
     figures: list[Figure] = []
-    log("informer: events over gRPC: starting kvs serve ...")
-    with kvs_server(cfg) as server:
+    log("informer: events over gRPC: starting kvs serve and kvs serve --watch-cache=false ...")
+    with contextlib.ExitStack() as stack:
+        servers = {cache: stack.enter_context(kvs_server(cfg, serve_args(cache))) for cache in WATCH_CACHE}
         for n in cfg.informer_counts:
-            log(f"informer: events over gRPC: {n} informer(s) x {cfg.resource_events} objects, raw etcd watches ...")
-            ours, ref = interleaved(
+            log(
+                f"informer: events over gRPC: {n} informer(s) x {cfg.resource_events} objects, watch cache on and "
+                "off, raw etcd watches ..."
+            )
+            measured = interleaved(
                 cfg,
-                [_remote_events(cfg, server, n, False), _remote_events(cfg, server, n, True)],
+                [_remote_events(cfg, servers[cache], n, ref) for ref, cache in _RUNS],
                 repeat=_events_repeat(cfg, "grpc"),
             )
-            figures.extend(_events_figures("grpc", n, ours, ref))
+            figures.extend(_both(functools.partial(_events_figures, "grpc", n), measured))
     return figures
 
 
@@ -500,13 +554,16 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
             figures.extend(_sync_mode(cfg, mode, n))
     if "embedded" in modes:
         for n in cfg.informer_counts:
-            log(f"informer: events, embedded: {n} informer(s) x {cfg.resource_events} objects, raw store watches ...")
-            ours, ref = interleaved(
+            log(
+                f"informer: events, embedded: {n} informer(s) x {cfg.resource_events} objects, watch cache on and "
+                "off, raw store watches ..."
+            )
+            measured = interleaved(
                 cfg,
-                [_embedded_events(cfg, n, False), _embedded_events(cfg, n, True)],
+                [_embedded_events(cfg, n, ref, cache) for ref, cache in _RUNS],
                 repeat=_events_repeat(cfg, "embedded"),
             )
-            figures.extend(_events_figures("embedded", n, ours, ref))
+            figures.extend(_both(functools.partial(_events_figures, "embedded", n), measured))
     if "grpc" in modes:
         figures.extend(_events_grpc(cfg))
     notes = [
@@ -522,5 +579,9 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
         "Watch stream); the writer has its own client. kvs serve CPU = its user+system seconds from the first create "
         "to the last handler call (the creates included) per million handler calls, read from /proc in clock "
         "ticks (coarse for short runs)",
+        f"informer, watch cache: figures without a suffix have the registry's watch cache on, '{WATCH_CACHE_OFF}' "
+        "ones ran with it off (embedded: Registry(watch_cache=False); gRPC: a second kvs serve, --watch-cache=false, "
+        "beside the first), the runs taking turns, both against the same reference, measured with the cache off "
+        "(gRPC: on the --watch-cache=false server)",
     ]
     return figures, notes

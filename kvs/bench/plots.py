@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from kvs.bench.common import WATCH_CACHE_OFF
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -60,6 +62,8 @@ COLOURS: dict[str, str] = {
     "bare": "gray",
     "append to deques": "darkgray",
 }
+# ... and for the same lines measured with the watch cache off ("kvs embedded, objects, watch cache off")
+OFF_COLOURS: dict[str, str] = {"kvs embedded": "tab:cyan", "kvs gRPC": "tab:brown"}
 _FALLBACK = ("tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 _PANEL_INCHES = (6.0, 4.0)
 _MAX_COLUMNS = 3
@@ -105,15 +109,16 @@ def reference_series(report: dict[str, Any]) -> set[str]:
 def series_colours(report: dict[str, Any]) -> dict[str, str]:
     """A colour per series, by name prefix, else the next unused one in first-seen order."""
     colours: dict[str, str] = {}
-    spare = [c for c in _FALLBACK if c not in COLOURS.values()]
+    spare = [c for c in _FALLBACK if c not in COLOURS.values() and c not in OFF_COLOURS.values()]
     for fig in report.get("figures", []):
         names = [fig["series"]] if fig.get("series") else []
         names += [s for s, _ in _series_points(fig)]
         for name in names:
             if name in colours:
                 continue
-            prefix = next((p for p in sorted(COLOURS, key=len, reverse=True) if name.startswith(p)), None)
-            colours[name] = COLOURS[prefix] if prefix else spare[len(colours) % len(spare)]
+            known = OFF_COLOURS if name.endswith(f", {WATCH_CACHE_OFF}") else COLOURS
+            prefix = next((p for p in sorted(known, key=len, reverse=True) if name.startswith(p)), None)
+            colours[name] = known[prefix] if prefix else spare[len(colours) % len(spare)]
     return colours
 
 

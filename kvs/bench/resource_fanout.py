@@ -12,7 +12,15 @@ duplicated one is FAILED.
 - gRPC: a `kvs serve` subprocess; the receivers are kvs/bench/net_worker.py's lean HTTP/2
   receivers in resource mode (each stream its own connection, every response parsed by
   protobuf, revisions read from the objects). Reference: the same receivers on etcd
-  Watch streams of the same keys on the same server, in the same run.
+  Watch streams of the same keys, in the same run.
+
+Every figure is measured with the registry's watch cache on (the default) and off: embedded,
+`Registry(watch_cache=True|False)` over a fresh store per run; over gRPC, two `kvs serve`
+subprocesses side by side, the second with `--watch-cache=false`. The runs take turns (cache
+on, cache off, reference) and both figures are given against the one reference, measured
+with the cache off (embedded: raw watches, the writes through a registry without a cache;
+gRPC: etcd Watch streams on the `--watch-cache=false` server), so a cache's own work never
+lands in the reference. Target: 1000 watchers embedded, cache on, >= 0.5x the raw watches.
 """
 
 from __future__ import annotations
@@ -30,7 +38,20 @@ from typing import Any
 import kvstore
 from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
-from kvs.bench.common import Config, config_map, fresh_dir, interleaved, log, planned
+from kvs.bench.common import (
+    WATCH_CACHE,
+    WATCH_CACHE_OFF,
+    Config,
+    Measured,
+    cache_variant,
+    config_map,
+    fresh_dir,
+    interleaved,
+    log,
+    planned,
+    plural,
+    serve_args,
+)
 from kvs.bench.net_fanout import Worker, WorkerError, await_done, check_streams, collect_results, start_receivers
 from kvs.bench.net_worker import ETCD_WATCH, RESOURCE_WATCH, StreamResult
 from kvs.bench.report import Figure
@@ -42,6 +63,8 @@ from kvstore.registry import Registry, keys
 SCENARIO = "resource_fanout"
 CMS = GroupVersionResource("", "v1", "configmaps")
 NAMESPACES = GroupVersionResource("", "v1", "namespaces")
+TARGET_WATCHERS = 1000  # object fan-out, embedded, watch cache on: at least half the raw watches' deliveries/s
+TARGET_RAW_RATIO = 0.5
 _names = itertools.count()
 
 
@@ -150,11 +173,11 @@ async def _embedded_run(store: kvstore.Store, reg: Registry, n: int, cfg: Config
     )
 
 
-def _embedded(cfg: Config, n: int, raw: bool) -> FanoutRun:
+def _embedded(cfg: Config, n: int, raw: bool, watch_cache: bool) -> FanoutRun:
     async def go() -> FanoutRun:
         with fresh_dir(cfg, "res-fanout") as path:
             async with kvstore.open(path) as store:
-                reg = Registry(store)
+                reg = Registry(store, watch_cache=watch_cache)
                 await reg.bootstrap()
                 return await _embedded_run(store, reg, n, cfg, raw)
 
@@ -224,29 +247,56 @@ def _remote_runner(server: ServerProcess, n: int, cfg: Config, raw: bool) -> Cal
 
 # ------------------------------------------------------------ the scenario
 
+# (raw, watch cache) of the runs of one figure pair, in turn: ours with the cache on, off, then the reference
+_RUNS = [*((False, cache) for cache in WATCH_CACHE), (True, False)]
+
 
 def _figure(
-    where: str, n: int, ours: list[FanoutRun], ref: list[FanoutRun], ref_label: str, all_runs: list[FanoutRun]
+    where: str,
+    n: int,
+    cache: bool,
+    ours: list[FanoutRun],
+    ref: list[FanoutRun],
+    ref_label: str,
+    all_runs: list[FanoutRun],
 ) -> Figure:
-    return Figure(
+    fig = Figure(
         SCENARIO,
-        f"object fan-out, {n} watcher{'s' if n != 1 else ''}, {where}",
+        f"object fan-out, {n} watcher{'s' if n != 1 else ''}, {cache_variant(where, cache)}",
         "deliveries/s",
         [r.rate for r in ours],
         reference=[r.rate for r in ref],
         reference_label=ref_label,
         failures=[p for r in all_runs for p in r.problems],
-        details=[vars(r) for r in ours],
+        details=[vars(r) | {"watch_cache": cache} for r in ours],
         plot="resource_fanout",
-        series=f"kvs {where}, objects",
+        series=f"kvs {where}, objects" if cache else f"kvs {where}, objects, {WATCH_CACHE_OFF}",
         x=n,
-        reference_series=f"{ref_label} ({where})" if where == "embedded" else "etcd Watch, same server",
+        reference_series=f"{ref_label} ({where})" if where == "embedded" else "etcd Watch on kvs serve",
     )
+    if where == "embedded" and cache and n == TARGET_WATCHERS:
+        fig.ratio_target, fig.ratio_target_of = TARGET_RAW_RATIO, "raw watches"
+    return fig
+
+
+def _figures(
+    where: str, n: int, on: Measured[FanoutRun], off: Measured[FanoutRun], ref: Measured[FanoutRun], ref_label: str
+) -> tuple[list[Figure], list[str]]:
+    """The cache-on and cache-off figures against the one reference, and their latency notes."""
+    figures, notes = [], []
+    for cache, ours in ((True, on), (False, off)):
+        figures.append(_figure(where, n, cache, ours.samples, ref.samples, ref_label, ours.all + ref.all))
+        mid = ours.samples[len(ours.samples) // 2]
+        notes.append(
+            f"object fan-out, {plural(n, 'watcher')}, {cache_variant(where, cache)}: p50/p99 create->delivery "
+            f"{mid.p50_ms:.0f}/{mid.p99_ms:.0f} ms"
+        )
+    return figures, notes
 
 
 def planned_runs(cfg: Config) -> int:
-    embedded = len(cfg.resource_watchers) * planned(2, cfg.repeat) if cfg.wants("embedded") else 0
-    grpc = len(cfg.resource_watchers) * planned(2, cfg.net_repeat) if cfg.wants("grpc") else 0
+    embedded = len(cfg.resource_watchers) * planned(len(_RUNS), cfg.repeat) if cfg.wants("embedded") else 0
+    grpc = len(cfg.resource_watchers) * planned(len(_RUNS), cfg.net_repeat) if cfg.wants("grpc") else 0
     return embedded + grpc
 
 
@@ -256,38 +306,38 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
         f"object fan-out: {cfg.resource_events} creates of {cfg.object_size}-byte ConfigMaps, up to "
         f"{cfg.fanout_in_flight} in flight, watched by N watchers of the namespace; time from the first create "
         "to the last delivery; every watcher's resourceVersions checked. embedded reference: raw store watches "
-        "of the same keys; gRPC reference: etcd Watch streams of the same keys on the same kvs serve, same "
-        "receivers"
+        "of the same keys (the creates through a registry without a watch cache); gRPC reference: etcd Watch "
+        "streams of the same keys on the kvs serve --watch-cache=false, same receivers. figures without a suffix "
+        f"have the watch cache on, '{WATCH_CACHE_OFF}' ones ran with it off (gRPC: a second kvs serve, "
+        "--watch-cache=false, beside the first), the runs taking turns, both against the same reference"
     ]
     for n in cfg.resource_watchers if cfg.wants("embedded") else ():
-        log(f"resources: object fan-out embedded: {n} watchers x {cfg.resource_events} objects, raw watches ...")
-        ours, ref = interleaved(
-            cfg, [functools.partial(_embedded, cfg, n, False), functools.partial(_embedded, cfg, n, True)]
+        log(
+            f"resources: object fan-out embedded: {n} watchers x {cfg.resource_events} objects, "
+            "watch cache on and off, raw watches ..."
         )
-        figures.append(_figure("embedded", n, ours.samples, ref.samples, "raw store watches", ours.all + ref.all))
-        latency = ours.samples[len(ours.samples) // 2]
-        notes.append(
-            f"object fan-out, {n} embedded: p50/p99 create->delivery {latency.p50_ms:.0f}/{latency.p99_ms:.0f} ms"
-        )
+        on, off, ref = interleaved(cfg, [functools.partial(_embedded, cfg, n, raw, cache) for raw, cache in _RUNS])
+        more_figures, more_notes = _figures("embedded", n, on, off, ref, "raw store watches")
+        figures.extend(more_figures)
+        notes.extend(more_notes)
     if not cfg.wants("grpc"):
         return figures, notes
     with contextlib.ExitStack() as stack:
-        log("resources: object fan-out over gRPC: starting kvs serve ...")
-        server = stack.enter_context(kvs_server(cfg))
+        log("resources: object fan-out over gRPC: starting kvs serve, and kvs serve --watch-cache=false ...")
+        servers = {cache: stack.enter_context(kvs_server(cfg, serve_args(cache))) for cache in WATCH_CACHE}
         for n in cfg.resource_watchers:
-            log(f"resources: object fan-out over gRPC: {n} streams x {cfg.resource_events} objects, etcd Watch ...")
-            ours, ref = interleaved(
+            log(
+                f"resources: object fan-out over gRPC: {n} streams x {cfg.resource_events} objects, "
+                "watch cache on and off, etcd Watch ..."
+            )
+            on, off, ref = interleaved(
                 cfg,
-                [_remote_runner(server, n, cfg, False), _remote_runner(server, n, cfg, True)],
+                [_remote_runner(servers[cache], n, cfg, raw) for raw, cache in _RUNS],
                 repeat=cfg.net_repeat,
             )
-            figures.append(
-                _figure(
-                    "gRPC", n, ours.samples, ref.samples, "etcd Watch of the same keys, same server", ours.all + ref.all
-                )
+            more_figures, more_notes = _figures(
+                "gRPC", n, on, off, ref, "etcd Watch of the same keys on kvs serve --watch-cache=false"
             )
-            mid = ours.samples[len(ours.samples) // 2]
-            notes.append(
-                f"object fan-out, {n} over gRPC: p50/p99 create->delivery {mid.p50_ms:.0f}/{mid.p99_ms:.0f} ms"
-            )
+            figures.extend(more_figures)
+            notes.extend(more_notes)
     return figures, notes

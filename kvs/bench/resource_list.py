@@ -6,12 +6,20 @@ Python memory is taken with tracemalloc (a separate call, as tracing slows it). 
 gRPC the list goes through `kvstore.connect().resources` to a `kvs serve` subprocess;
 its memory figure is the client's, and the server's peak RSS (VmHWM) is noted.
 Reference, in the same run: a range read of the same keys through the key-value API
-(embedded, then through the same server), i.e. the bytes without decoding them.
+(embedded, then through a server), i.e. the bytes without decoding them.
+
+Both figures are measured with the registry's watch cache on (the default) and off:
+embedded, two registries over the one store (`Registry(watch_cache=True|False)`); over
+gRPC, two servers holding the same pods (`kvs serve --watch-cache=false` for off, which
+also serves the reference's range reads). The calls take turns (cache on, cache off,
+reference), so both ratios share one reference under the same conditions. Target: the
+list of 10,000 pods embedded, cache on, within 3x the range read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
@@ -22,14 +30,16 @@ import kvstore
 from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
 from kvs.bench import progress
-from kvs.bench.common import Config, by_mode, fresh_dir, log
+from kvs.bench.common import WATCH_CACHE, WATCH_CACHE_OFF, Config, by_mode, cache_variant, fresh_dir, log, serve_args
 from kvs.bench.report import Figure
-from kvs.bench.servers import kvs_server
+from kvs.bench.servers import ServerProcess, kvs_server
 from kvs.bench.stats import summarize
 from kvstore.registry import Registry, keys
 
 SCENARIO = "resource_list"
 PODS = GroupVersionResource("", "v1", "pods")
+TARGET_LIST_OBJECTS = 10_000  # the list target's size: embedded, cache on, latency <= 3x the range read
+TARGET_LIST_RATIO = 3.0
 
 
 def pod(i: int) -> dict[str, Any]:
@@ -69,21 +79,34 @@ async def _load(api: ResourceClient, n: int) -> None:
     await asyncio.gather(*(worker() for _ in range(64)))
 
 
-async def _measure(call: Callable[[], Awaitable[int]], repeat: int) -> tuple[int, list[float], int]:
-    """(items, seconds of each timed call, peak traced bytes of one more call)."""
-    times = []
-    items = 0
-    for _ in range(repeat):
-        start = time.perf_counter()
-        items = await call()
-        times.append(time.perf_counter() - start)
-    tracemalloc.start()
-    try:
+@dataclass
+class Lists:
+    """The runs of one mode: our list with the watch cache on and off (by `WATCH_CACHE`), and the reference."""
+
+    ours: dict[bool, list[ListRun]]
+    ref: list[ListRun]
+
+
+async def _measure(calls: list[Callable[[], Awaitable[int]]], repeat: int) -> list[list[ListRun]]:
+    """Each call warmed up, then timed `repeat` times in turns, then once more traced for its peak memory."""
+    for call in calls:
         await call()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return items, times, peak
+    times: list[list[float]] = [[] for _ in calls]
+    items = [0] * len(calls)
+    for _ in range(repeat):
+        for i, call in enumerate(calls):
+            start = time.perf_counter()
+            items[i] = await call()
+            times[i].append(time.perf_counter() - start)
+    peaks = []
+    for call in calls:
+        tracemalloc.start()
+        try:
+            await call()
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    return [[ListRun(n, t, peak) for t in ts] for n, ts, peak in zip(items, times, peaks, strict=True)]
 
 
 def _server_peak_rss(pid: int) -> int:
@@ -94,51 +117,63 @@ def _server_peak_rss(pid: int) -> int:
     return 0
 
 
-async def _lists(api: ResourceClient, kv: kvstore.api.KV, repeat: int) -> tuple[list[ListRun], list[ListRun]]:
+async def _lists(apis: dict[bool, ResourceClient], kv: kvstore.api.KV, repeat: int) -> Lists:
+    """Our list through `apis[watch_cache]` for each variant, and the range read of the same keys through `kv`."""
     prefix = keys.collection_prefix(PODS, "default")
 
-    async def ours() -> int:
-        return len((await api.list(PODS, "default"))["items"])
+    def ours(api: ResourceClient) -> Callable[[], Awaitable[int]]:
+        async def call() -> int:
+            return len((await api.list(PODS, "default"))["items"])
+
+        return call
 
     async def ref() -> int:
         return len((await kv.range(prefix, kvstore.prefix_range_end(prefix))).kvs)
 
-    await ours()  # warm-up
-    await ref()
-    runs: tuple[list[ListRun], list[ListRun]] = ([], [])
-    for call, out in ((ours, runs[0]), (ref, runs[1])):
-        items, times, peak = await _measure(call, repeat)
-        out.extend(ListRun(items, t, peak) for t in times)
-    return runs
+    *runs, ref_runs = await _measure([*(ours(apis[cache]) for cache in WATCH_CACHE), ref], repeat)
+    return Lists(dict(zip(WATCH_CACHE, runs, strict=True)), ref_runs)
 
 
-def _embedded(cfg: Config) -> tuple[list[ListRun], list[ListRun]]:
-    async def go() -> tuple[list[ListRun], list[ListRun]]:
+def _embedded(cfg: Config) -> Lists:
+    async def go() -> Lists:
         with fresh_dir(cfg, "res-list") as path:
             async with kvstore.open(path) as store:
-                reg = Registry(store)
-                await reg.bootstrap()
-                await _load(reg, cfg.list_objects)
-                return await _lists(reg, store, cfg.repeat)
+                regs = {cache: Registry(store, watch_cache=cache) for cache in WATCH_CACHE}
+                for reg in regs.values():
+                    await reg.bootstrap()
+                await _load(regs[True], cfg.list_objects)
+                return await _lists(dict(regs), store, cfg.repeat)
 
     return asyncio.run(go())
 
 
-def _remote(cfg: Config) -> tuple[list[ListRun], list[ListRun]]:
-    async def go(endpoint: str, pid: int) -> tuple[list[ListRun], list[ListRun]]:
-        async with kvstore.connect(endpoint, timeout=120) as client:
-            await _load(client.resources, cfg.list_objects)
-            before = _server_peak_rss(pid)
-            ours, ref = await _lists(client.resources, client, cfg.repeat)
-            rss = _server_peak_rss(pid)
-            log(f"   kvs serve peak RSS {before / 2**20:.0f} MiB after loading, {rss / 2**20:.0f} MiB after the lists")
-            return [ListRun(r.items, r.seconds, r.peak_bytes, rss) for r in ours], ref
+def _remote(cfg: Config) -> Lists:
+    async def go(servers: dict[bool, ServerProcess]) -> Lists:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = {
+                cache: await stack.enter_async_context(kvstore.connect(server.endpoint, timeout=120))
+                for cache, server in servers.items()
+            }
+            await asyncio.gather(*(_load(c.resources, cfg.list_objects) for c in clients.values()))
+            before = {cache: _server_peak_rss(server.pid) for cache, server in servers.items()}
+            lists = await _lists({cache: c.resources for cache, c in clients.items()}, clients[False], cfg.repeat)
+            for cache, server in servers.items():
+                rss = _server_peak_rss(server.pid)
+                log(
+                    f"   kvs serve{'' if cache else ' --watch-cache=false'} peak RSS {before[cache] / 2**20:.0f} MiB "
+                    f"after loading, {rss / 2**20:.0f} MiB after the lists"
+                )
+                lists.ours[cache] = [ListRun(r.items, r.seconds, r.peak_bytes, rss) for r in lists.ours[cache]]
+            return lists
 
-    with kvs_server(cfg) as server:
-        return asyncio.run(go(server.endpoint, server.pid))
+    with contextlib.ExitStack() as stack:
+        servers: dict[bool, ServerProcess] = {
+            cache: stack.enter_context(kvs_server(cfg, serve_args(cache))) for cache in WATCH_CACHE
+        }
+        return asyncio.run(go(servers))
 
 
-def _modes(cfg: Config) -> list[tuple[str, Callable[[Config], tuple[list[ListRun], list[ListRun]]]]]:
+def _modes(cfg: Config) -> list[tuple[str, Callable[[Config], Lists]]]:
     return by_mode(cfg, _embedded, _remote)
 
 
@@ -156,40 +191,50 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
     figures: list[Figure] = []
     notes: list[str] = []
     for where, measure in modes:
-        ours, ref = measure(cfg)
+        lists = measure(cfg)
         progress.current().advance()
-        failures = [f"listed {r.items} pods, expected {cfg.list_objects}" for r in ours if r.items != cfg.list_objects]
-        label = f"list {cfg.list_objects:,} pods, {where}"
-        figures.append(
-            Figure(
+        ref = lists.ref
+        ref_label = f"range read of the same keys ({where})"
+        for cache in WATCH_CACHE:
+            ours = lists.ours[cache]
+            failures = [
+                f"listed {r.items} pods, expected {cfg.list_objects}" for r in ours if r.items != cfg.list_objects
+            ]
+            label = f"list {cfg.list_objects:,} pods, {cache_variant(where, cache)}"
+            latency = Figure(
                 SCENARIO,
                 f"{label}: latency",
                 "ms",
                 [r.seconds * 1000 for r in ours],
                 reference=[r.seconds * 1000 for r in ref],
-                reference_label=f"range read of the same keys ({where})",
+                reference_label=ref_label,
                 failures=failures,
-                details=[vars(r) for r in ours],
+                details=[vars(r) | {"watch_cache": cache} for r in ours],
                 lower_is_better=True,
             )
-        )
-        figures.append(
-            Figure(
-                SCENARIO,
-                f"{label}: peak Python memory{' (client)' if where == 'gRPC' else ''}",
-                "MiB",
-                [ours[-1].peak_bytes / 2**20],
-                reference=[ref[-1].peak_bytes / 2**20],
-                reference_label=f"range read of the same keys ({where})",
-                lower_is_better=True,
+            if where == "embedded" and cache and cfg.list_objects == TARGET_LIST_OBJECTS:
+                latency.ratio_target, latency.ratio_target_of = TARGET_LIST_RATIO, "range read"
+            figures.append(latency)
+            figures.append(
+                Figure(
+                    SCENARIO,
+                    f"{label}: peak Python memory{' (client)' if where == 'gRPC' else ''}",
+                    "MiB",
+                    [ours[-1].peak_bytes / 2**20],
+                    reference=[ref[-1].peak_bytes / 2**20],
+                    reference_label=ref_label,
+                    lower_is_better=True,
+                )
             )
-        )
-        size = summarize([r.seconds for r in ours]).median
-        notes.append(f"{label}: {cfg.list_objects / size:,.0f} objects/s decoded and selected")
-        if where == "gRPC" and ours[-1].server_peak_rss:
-            notes.append(f"{label}: kvs serve peak RSS (VmHWM) {ours[-1].server_peak_rss / 2**20:.0f} MiB")
+            size = summarize([r.seconds for r in ours]).median
+            notes.append(f"{label}: {cfg.list_objects / size:,.0f} objects/s decoded and selected")
+            if where == "gRPC" and ours[-1].server_peak_rss:
+                notes.append(f"{label}: kvs serve peak RSS (VmHWM) {ours[-1].server_peak_rss / 2**20:.0f} MiB")
     notes.append(
         "resource list: lower is better for latency and memory (ours/ref above 1 is the registry's cost); "
-        "memory is tracemalloc's peak during one call"
+        "memory is tracemalloc's peak during one call. figures without a suffix have the watch cache on, "
+        f"'{WATCH_CACHE_OFF}' ones ran with it off (embedded: a second registry over the same store; gRPC: a second "
+        "kvs serve --watch-cache=false holding the same pods, which also serves the reference), every call taking "
+        "turns with the others"
     )
     return figures, notes

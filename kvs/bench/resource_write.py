@@ -5,8 +5,13 @@
 every update is an optimistic-concurrency write) for as long again. Embedded: a
 `Registry` over an in-process store. Over gRPC: a `kvs serve` subprocess, one
 `kvstore.connect()` client per task. Reference, in the same run: puts of the same bytes
-straight into the key-value store (embedded, then through the same server), so the
-ratio is what the resource layer costs on top of a durable write.
+straight into the key-value store (embedded, then through a server of their own), so
+the ratio is what the resource layer costs on top of a durable write.
+
+Every figure is measured with the registry's watch cache on (the default) and off
+(`Registry(watch_cache=False)`, `kvs serve --watch-cache=false`), interleaved with each
+other and with the reference (run with the cache off), so both ratios share one
+reference. Target: creates embedded, cache on, >= 0.5x the puts.
 """
 
 from __future__ import annotations
@@ -21,13 +26,26 @@ from typing import Any
 import kvstore
 from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
-from kvs.bench.common import Config, by_mode, config_map, fresh_dir, interleaved, log, planned
+from kvs.bench.common import (
+    WATCH_CACHE,
+    WATCH_CACHE_OFF,
+    Config,
+    by_mode,
+    cache_variant,
+    config_map,
+    fresh_dir,
+    interleaved,
+    log,
+    planned,
+    serve_args,
+)
 from kvs.bench.report import Figure
 from kvs.bench.servers import kvs_server
 from kvstore.registry import Registry, codec
 
 SCENARIO = "resource_write"
 CMS = GroupVersionResource("", "v1", "configmaps")
+TARGET_CREATE_RATIO = 0.5  # creates embedded, watch cache on: at least half the rate of raw puts
 
 
 @dataclass(frozen=True)
@@ -105,20 +123,20 @@ async def kv_writes(kvs: list[kvstore.api.KV], cfg: Config) -> WriteRun:
     return WriteRun(creates, create_seconds, updates, update_seconds)
 
 
-def _embedded(cfg: Config, reference: bool) -> WriteRun:
+def _embedded(cfg: Config, watch_cache: bool, reference: bool) -> WriteRun:
     async def go() -> WriteRun:
         with fresh_dir(cfg, "res-write") as path:
             async with kvstore.open(path) as store:
                 if reference:
                     return await kv_writes([store], cfg)
-                reg = Registry(store)
+                reg = Registry(store, watch_cache=watch_cache)
                 await reg.bootstrap()
                 return await resource_writes([reg], cfg)
 
     return asyncio.run(go())
 
 
-def _remote(cfg: Config, reference: bool) -> WriteRun:
+def _remote(cfg: Config, watch_cache: bool, reference: bool) -> WriteRun:
     async def go(endpoint: str) -> WriteRun:
         clients = [kvstore.connect(endpoint, timeout=60) for _ in range(cfg.resource_clients)]
         try:
@@ -130,16 +148,20 @@ def _remote(cfg: Config, reference: bool) -> WriteRun:
             for c in clients:
                 await c.close()
 
-    with kvs_server(cfg) as server:
+    with kvs_server(cfg, serve_args(watch_cache)) as server:
         return asyncio.run(go(server.endpoint))
 
 
-def _modes(cfg: Config) -> list[tuple[str, Callable[[Config, bool], WriteRun]]]:
+def _modes(cfg: Config) -> list[tuple[str, Callable[[Config, bool, bool], WriteRun]]]:
     return by_mode(cfg, _embedded, _remote)
 
 
+# (watch cache, reference) of each run of a mode: ours with the cache on, off, then the reference (cache off)
+_RUNS = [*((cache, False) for cache in WATCH_CACHE), (False, True)]
+
+
 def planned_runs(cfg: Config) -> int:
-    return planned(2 * len(_modes(cfg)), cfg.net_repeat)
+    return planned(len(_RUNS) * len(_modes(cfg)), cfg.net_repeat)
 
 
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
@@ -147,28 +169,36 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
     if not modes:
         return [], []
     log(f"resources: creates/s and updates/s of 2 KiB objects, {' and '.join(w for w, _ in modes)} ...")
-    runs = [functools.partial(fn, cfg, reference) for _, fn in modes for reference in (False, True)]
+    runs = [functools.partial(fn, cfg, cache, reference) for _, fn in modes for cache, reference in _RUNS]
     measured = interleaved(cfg, runs, repeat=cfg.net_repeat)
-    pairs = [(where, measured[2 * i], measured[2 * i + 1]) for i, (where, _) in enumerate(modes)]
+    k = len(_RUNS)
     figures = []
-    for where, ours, ref in pairs:
-        problems = [r.problem for r in ours.all if r.problem]
-        for what, rate in (("creates", "create_rate"), ("updates", "update_rate")):
-            figures.append(
-                Figure(
+    for i, (where, _) in enumerate(modes):
+        ref = measured[k * i + k - 1]
+        for cache, ours in zip(WATCH_CACHE, measured[k * i : k * i + k - 1], strict=True):
+            problems = [r.problem for r in ours.all if r.problem]
+            for what, rate in (("creates", "create_rate"), ("updates", "update_rate")):
+                fig = Figure(
                     SCENARIO,
-                    f"{what} of 2 KiB objects, {cfg.resource_clients} clients, {where}",
+                    f"{what} of 2 KiB objects, {cfg.resource_clients} clients, {cache_variant(where, cache)}",
                     f"{what}/s",
                     [getattr(r, rate) for r in ours.samples],
                     reference=[getattr(r, rate) for r in ref.samples],
                     reference_label=f"puts of the same bytes ({where})",
                     failures=problems,
-                    details=[vars(r) | {"reference": vars(x)} for r, x in zip(ours.samples, ref.samples, strict=True)],
+                    details=[
+                        vars(r) | {"watch_cache": cache, "reference": vars(x)}
+                        for r, x in zip(ours.samples, ref.samples, strict=True)
+                    ],
                 )
-            )
+                if what == "creates" and where == "embedded" and cache:
+                    fig.ratio_target, fig.ratio_target_of = TARGET_CREATE_RATIO, "puts"
+                figures.append(fig)
     notes = [
         f"resource writes: ConfigMaps of {cfg.object_size} bytes, {cfg.resource_clients} concurrent tasks, "
         f"{cfg.resource_seconds:g} s of creates then {cfg.resource_seconds:g} s of updates (each with its "
-        "resourceVersion); fsync on. reference: puts of the same bytes to the key-value API, same tasks"
+        "resourceVersion); fsync on. reference: puts of the same bytes to the key-value API, same tasks (over "
+        "gRPC on a kvs serve --watch-cache=false of its own); figures without a suffix have the watch cache on, "
+        f"'{WATCH_CACHE_OFF}' ones ran with it off, interleaved with them, against the same reference"
     ]
     return figures, notes

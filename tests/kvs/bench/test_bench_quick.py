@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,20 +150,55 @@ def test_one_suite_in_one_mode(tmp_path: Path) -> None:
 
 def test_resource_scenarios_count_every_object(quick_run: QuickRun) -> None:
     """The resource suite: writes through the registry, a full list, and object fan-out where every
-    watcher received every object (counted by the receivers), embedded and over gRPC."""
+    watcher received every object (counted by the receivers), embedded and over gRPC, each with the
+    watch cache on and off."""
     figures = quick_run.report["figures"]
     writes = [f for f in figures if f["scenario"] == "resource_write"]
-    assert [f["label"].split(" of ")[0] for f in writes] == ["creates", "updates"] * 2
+    assert [f["label"].split(" of ")[0] for f in writes] == ["creates", "updates"] * 4
     assert all(rep["creates"] > 0 and rep["updates"] > 0 for f in writes for rep in f["details"])
     lists = [f for f in figures if f["scenario"] == "resource_list" and f["unit"] == "ms"]
-    assert len(lists) == 2
+    assert len(lists) == 4
     assert all(rep["items"] == QUICK.list_objects for f in lists for rep in f["details"])
     fanout = [f for f in figures if f["scenario"] == "resource_fanout"]
-    assert len(fanout) == 2 * len(QUICK.resource_watchers)
+    assert len(fanout) == 4 * len(QUICK.resource_watchers)
     for fig in fanout:
         for rep in fig["details"]:
             assert rep["deliveries"] == rep["watchers"] * QUICK.resource_events
             assert rep["problems"] == []
+
+
+def _cache_pairs(figures: list[dict[str, Any]], label: str) -> None:
+    """The figure `label` (watch cache on) is followed by its `watch cache off` twin, against the same reference."""
+    by_label = {f["label"]: f for f in figures}
+    on = by_label[label]
+    head, colon, tail = label.partition(":")
+    off = by_label[f"{head}, watch cache off{colon}{tail}"]
+    assert figures.index(on) < figures.index(off)
+    assert on["details"] == [] or all(rep["watch_cache"] is True for rep in on["details"])
+    assert off["details"] == [] or all(rep["watch_cache"] is False for rep in off["details"])
+    assert on["reference"]["samples"] == off["reference"]["samples"]
+    assert on["reference"]["label"] == off["reference"]["label"]
+
+
+def test_resource_and_informer_figures_come_with_the_watch_cache_on_and_off(quick_run: QuickRun) -> None:
+    figures = quick_run.report["figures"]
+    for where in ("embedded", "gRPC"):
+        for what in ("creates", "updates"):
+            _cache_pairs(figures, f"{what} of 2 KiB objects, {QUICK.resource_clients} clients, {where}")
+        for n in QUICK.resource_watchers:
+            _cache_pairs(figures, f"object fan-out, {_watchers(n)}, {where}")
+        _cache_pairs(figures, f"list {QUICK.list_objects:,} pods, {where}: latency")
+        for n in QUICK.informer_objects:
+            _cache_pairs(figures, f"informer list+sync, {n:,} pods, {where}")
+            _cache_pairs(figures, f"informer cache memory per pod, {n:,} pods, {where}")
+        for n in QUICK.informer_counts:
+            informers = f"{n} informer{'' if n == 1 else 's'}"
+            _cache_pairs(figures, f"events through {informers}, {where}")
+            _cache_pairs(figures, f"events through {informers}, {where}: p99 create -> handler")
+    _cache_pairs(figures, f"list {QUICK.list_objects:,} pods, embedded: peak Python memory")
+    _cache_pairs(figures, f"list {QUICK.list_objects:,} pods, gRPC: peak Python memory (client)")
+    # the one target the quick sizes reach: creates embedded, cache on, against the raw puts
+    assert re.search(r"creates of 2 KiB objects, \d+ clients, embedded .*>= 0.50x puts: (met|missed)", quick_run.out)
 
 
 def test_informer_scenarios_count_every_handler_call(quick_run: QuickRun) -> None:
@@ -171,7 +207,7 @@ def test_informer_scenarios_count_every_handler_call(quick_run: QuickRun) -> Non
     syncs = [f for f in figures if f["unit"] == "s"]
     assert syncs and all(rep["objects"] == 1_000 for f in syncs for rep in f["details"])
     events = [f for f in figures if f["unit"] == "handler calls/s"]
-    assert len(events) == 2 * len(QUICK.informer_counts)  # embedded and gRPC
+    assert len(events) == 4 * len(QUICK.informer_counts)  # embedded and gRPC, the watch cache on and off
     for fig in events:
         for rep in fig["details"]:
             assert rep["deliveries"] == rep["informers"] * QUICK.resource_events and rep["problems"] == []

@@ -145,6 +145,30 @@ def test_references_are_dashed_and_colours_stable() -> None:
     assert colours[BARE] == "dimgray"
 
 
+def test_watch_cache_off_lines_have_colours_of_their_own() -> None:
+    """A line measured with the watch cache off is told apart from the same line with it on."""
+    figures = [
+        Figure(
+            "resource_fanout",
+            f"object fan-out, 10 watchers, embedded{suffix}",
+            "deliveries/s",
+            [1.0],
+            reference=[2.0],
+            plot="resource_fanout",
+            series=f"kvs embedded, objects{suffix}",
+            x=10,
+            reference_series="raw store watches (embedded)",
+        )
+        for suffix in ("", ", watch cache off")
+    ]
+    report = to_json({}, make_config(quick=True, repeat=None, tmp_base=None), figures, [])
+    colours = series_colours(report)
+    assert colours["kvs embedded, objects"] == "tab:blue"
+    assert colours["kvs embedded, objects, watch cache off"] == "tab:cyan"
+    assert colours["raw store watches (embedded)"] not in {"tab:blue", "tab:cyan"}
+    assert reference_series(report) == {"raw store watches (embedded)"}
+
+
 def test_write_plots_one_png_per_charted_plot(tmp_path: Path) -> None:
     names = write_plots(_report(), str(tmp_path / "out"))
     assert names == ["write.png", "fanout.png"]

@@ -98,9 +98,16 @@ class Delta(NamedTuple):
 
 
 class Deltas(list[Delta]):
-    """The changes queued for one object, oldest first; a queued Deltas is never empty."""
+    """The changes queued for one object, oldest first; a queued Deltas is never empty.
 
-    __slots__ = ()
+    `key` is the object's key in the queue ("" for a Deltas built outside one), so the
+    consumer need not compute it again."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, deltas: Iterable[Delta] = (), key: str = "") -> None:
+        super().__init__(deltas)
+        self.key = key
 
     def oldest(self) -> Delta | None:
         return self[0] if self else None
@@ -171,7 +178,7 @@ class DeltaFIFO:
         self._populated = True
         if key in self._items:
             return
-        self._enqueue(key, Deltas(deltas))
+        self._enqueue(key, Deltas(deltas, key))
 
     def replace(self, objects: Iterable[Any], resource_version: str) -> None:
         """A relist: queue Sync (or Replaced) for `objects`, tombstones for keys they lack."""
@@ -222,7 +229,7 @@ class DeltaFIFO:
         delta = Delta(action, obj)
         deltas = self._items.get(key)
         if deltas is None:
-            self._enqueue(key, Deltas((delta,)))
+            self._enqueue(key, Deltas((delta,), key))
             return
         last = deltas[-1]
         if action is DeltaType.DELETED and last.type is DeltaType.DELETED:
@@ -283,7 +290,7 @@ class DeltaFIFO:
     def get_by_key(self, key: str) -> Deltas | None:
         """A copy of the Deltas queued under key, or None."""
         deltas = self._items.get(key)
-        return Deltas(deltas) if deltas is not None else None
+        return Deltas(deltas, key) if deltas is not None else None
 
     def has_synced(self) -> bool:
         """True once the first replace's items have been popped, or a plain write came first."""

@@ -195,20 +195,21 @@ class SharedIndexInformer:
     def _handle_deltas(self, deltas: Deltas, is_in_initial_list: bool) -> None:
         """Apply one key's deltas to the cache and tell the handlers (client-go's processDeltas)."""
         indexer, processor, transform = self.indexer, self.processor, self._transform
+        key = deltas.key  # the queue's key (the indexer's key function is the queue's)
         for delta in deltas:
             obj = delta.object
             if transform is not None and not isinstance(obj, DeletedFinalStateUnknown):
                 obj = transform(obj)
+            k = key or meta_namespace_key_func(obj)
             if delta.type is DeltaType.DELETED:
-                indexer.delete(obj)
+                indexer.delete_by_key(k)
                 processor.distribute(Notification("delete", obj, None), False)
                 continue
-            old = indexer.get(obj)
+            old = indexer.get_by_key(k)
+            indexer.put_by_key(k, obj)
             if old is not None:
-                indexer.update(obj)
                 old_rv = meta.resource_version(old)
                 is_sync = delta.type is DeltaType.SYNC or (old_rv != "" and old_rv == meta.resource_version(obj))
                 processor.distribute(Notification("update", old, obj), is_sync)
             else:
-                indexer.add(obj)
                 processor.distribute(Notification("add", None, obj, is_in_initial_list), False)

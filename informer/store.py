@@ -172,7 +172,15 @@ class Indexer:
         self._put(self._key_function(obj), obj)
 
     def delete(self, obj: Any) -> None:
-        key = self._key_function(obj)
+        self.delete_by_key(self._key_function(obj))
+
+    def put_by_key(self, key: str, obj: Any) -> None:
+        """Add or replace `obj` under `key`, which the caller computed with this store's key
+        function (client-go's threadSafeMap.Update: a consumer of a DeltaFIFO knows the key)."""
+        self._put(key, obj)
+
+    def delete_by_key(self, key: str) -> None:
+        """Remove what `key` holds, if anything (client-go's threadSafeMap.Delete)."""
         if self._items.pop(key, _MISSING) is _MISSING:
             return
         for index in self._indices.values():

@@ -194,6 +194,24 @@ class Registry:
         resp = await self.kv.range(key)
         return resp.kvs[0] if resp.kvs else None
 
+    async def _namespace(self, ns: str) -> tuple[bytes, int, Mapping[str, Any]] | None:
+        """Namespace `ns` as (key, create revision, object), or None when there is none.
+
+        Read from the namespaces' watch cache when it holds it, as kube-apiserver's
+        NamespaceLifecycle admission reads an informer, else from the store (a namespace the
+        cache has not seen yet). The create's compare on the create revision still refuses a
+        namespace deleted or re-created since."""
+        key = keys.object_key(NAMESPACES, "", ns)
+        cacher = await self.cacher(self.mapper.info(NAMESPACES)) if self.watch_cache else None
+        if cacher is not None:
+            entry = cacher.get(key)
+            if entry is not None and entry.create_revision:
+                return key, entry.create_revision, entry.obj()
+        kv = await self._read(key)
+        if kv is None:
+            return None
+        return kv.key, kv.create_revision, codec.decode(kv.value, kv.mod_revision)
+
     # ------------------------------------------------------------ create
 
     async def create(self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str = "") -> dict[str, Any]:
@@ -223,10 +241,10 @@ class Registry:
         key = keys.object_key(info.gvr, ns, name)
         compares = [compare_create_revision(key, "=", 0)]
         if info.namespaced:
-            ns_kv = await self._read(keys.object_key(NAMESPACES, "", ns))
-            if ns_kv is None:
+            found = await self._namespace(ns)
+            if found is None:
                 raise NotFoundError.for_resource("namespaces", "", ns)
-            ns_obj = codec.decode(ns_kv.value, ns_kv.mod_revision)
+            ns_key, ns_created, ns_obj = found
             if ns_obj.get("metadata", {}).get("deletionTimestamp") or ns_obj.get("status", {}).get("phase") == (
                 "Terminating"
             ):
@@ -237,7 +255,7 @@ class Registry:
                 )
             # The namespace must still be this one (not deleted, not re-created); updates to it
             # (status, labels) must not fail the create.
-            compares.append(compare_create_revision(ns_kv.key, "=", ns_kv.create_revision))
+            compares.append(compare_create_revision(ns_key, "=", ns_created))
         resp = await txn(self.kv, compares, [PutRequest(key, codec.encode(stored))], [RangeRequest(key)])
         if not resp.succeeded:
             existing = resp.responses[0]

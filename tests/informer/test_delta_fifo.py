@@ -55,6 +55,19 @@ async def pop_all(fifo: DeltaFIFO) -> list[tuple[Deltas, bool]]:
 # -- accumulation and dedup ----------------------------------------------------------------
 
 
+async def test_popped_deltas_carry_their_key() -> None:
+    """The consumer gets the queue's key with the Deltas (no second key computation); a
+    tombstone's Deltas carry the tombstone's key."""
+    fifo = DeltaFIFO(known_objects=known(obj("b")))
+    fifo.add(obj("a"))
+    fifo.delete(obj("a"))
+    fifo.delete(tomb("b", obj("b")))
+    popped = await pop_all(fifo)
+    assert [d.key for d, _ in popped] == ["ns/a", "ns/b"]
+    assert fifo.get_by_key("ns/a") is None
+    assert Deltas().key == ""
+
+
 def test_deltas_accumulate_in_order_and_the_key_keeps_its_first_place() -> None:
     """queueActionLocked appends to the key's Deltas; a key already in `queue` is not queued again."""
     fifo = DeltaFIFO()

@@ -60,6 +60,19 @@ def test_add_get_update_delete() -> None:
     assert store.list() == [b1]
 
 
+def test_keyed_writes_keep_the_indices() -> None:
+    """client-go's threadSafeMap.Update(key, obj) / Delete(key): a caller that knows the key
+    (a DeltaFIFO's consumer) writes by it, and the indices follow as with add and delete."""
+    store = pod_indexer()
+    store.put_by_key("prod/a", pod("prod", "a", node="n1"))
+    assert store.by_index("node", "n1") == [pod("prod", "a", node="n1")]
+    store.put_by_key("prod/a", pod("prod", "a", node="n2"))
+    assert store.index_keys("node", "n1") == [] and store.index_keys("node", "n2") == ["prod/a"]
+    store.delete_by_key("prod/a")
+    store.delete_by_key("prod/absent")
+    assert store.list_keys() == [] and store.list_index_func_values("node") == []
+
+
 def test_delete_of_an_absent_key_is_not_an_error() -> None:
     """threadSafeMap.Delete: deleting a key that is not stored does nothing."""
     store = Indexer()

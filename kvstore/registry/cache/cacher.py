@@ -122,7 +122,8 @@ class Cacher:
                 raise
             self._started.set_result(None)
             return
-        await asyncio.shield(self._started)
+        if not self._started.done():
+            await asyncio.shield(self._started)
 
     async def _start(self) -> None:
         prefix, end = self.prefix, prefix_range_end(self.prefix)
@@ -286,6 +287,11 @@ class Cacher:
         return not self.stopped
 
     # ------------------------------------------------------------ serving
+
+    def get(self, key: bytes) -> Entry | None:
+        """The current entry of one stored key, or None when the cache holds none."""
+        assert self.cache is not None
+        return self.cache.objects.get(key)
 
     def entries(self, namespace: str) -> list[Entry]:
         """Current entries of one namespace ("" all), in key order."""

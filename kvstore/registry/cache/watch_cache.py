@@ -24,7 +24,9 @@ class WatchCache:
 
     def __init__(self, revision: int, kvs: Iterable[KeyValue], api_version: str, *, max_events: int, max_bytes: int):
         self.api_version = api_version
-        self.objects: dict[bytes, Entry] = {kv.key: Entry(kv.key, kv.value, kv.mod_revision, api_version) for kv in kvs}
+        self.objects: dict[bytes, Entry] = {
+            kv.key: Entry(kv.key, kv.value, kv.mod_revision, api_version, kv.create_revision) for kv in kvs
+        }
         self.keys = SortedKeys(self.objects)
         self.revision = revision
         """Every change up to here is applied."""
@@ -53,7 +55,7 @@ class WatchCache:
                 self.keys.discard(key)
                 change = Change(rev, key, None, old)
             else:
-                new = objects[key] = Entry(key, kv.value, rev, api_version)
+                new = objects[key] = Entry(key, kv.value, rev, api_version, kv.create_revision)
                 if old is None:
                     self.keys.add(key)
                 change = Change(rev, key, new, old)

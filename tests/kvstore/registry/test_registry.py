@@ -96,6 +96,22 @@ async def test_no_create_in_a_terminating_namespace(registry: ResourceClient) ->
         await registry.create(PODS, pod(), "going")
 
 
+async def test_creates_follow_a_namespace_deleted_and_created_again(registry: ResourceClient) -> None:
+    """kube-apiserver's NamespaceLifecycle admission (read through the namespaces' watch cache here):
+    a create in a namespace that was deleted is 404, and succeeds once the namespace exists again."""
+    await registry.create(NAMESPACES, {"metadata": {"name": "again"}})
+    await registry.create(PODS, pod("first"), "again")  # the namespace is known (and cached)
+    await registry.delete(PODS, "first", "again")
+    await registry.delete(NAMESPACES, "again")
+    with pytest.raises(NotFoundError, match='namespaces "again" not found'):
+        await registry.create(PODS, pod("second"), "again")
+    await registry.create(NAMESPACES, {"metadata": {"name": "again"}})
+    created = await registry.create(PODS, pod("third"), "again")
+    assert created["metadata"]["namespace"] == "again"
+    names = [p["metadata"]["name"] for p in (await registry.list(PODS, "again"))["items"]]
+    assert names == ["third"]
+
+
 async def test_invalid_object_reports_every_field_and_writes_nothing(
     registry: ResourceClient, store: kvstore.Store
 ) -> None:

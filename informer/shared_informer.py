@@ -195,18 +195,18 @@ class SharedIndexInformer:
     def _handle_deltas(self, deltas: Deltas, is_in_initial_list: bool) -> None:
         """Apply one key's deltas to the cache and tell the handlers (client-go's processDeltas)."""
         indexer, processor, transform = self.indexer, self.processor, self._transform
-        key = deltas.key  # the queue's key (the indexer's key function is the queue's)
+        # The queue's key: the indexer's key function is the queue's (a Deltas built elsewhere has none).
+        key = deltas.key or meta_namespace_key_func(deltas[-1].object)
         for delta in deltas:
             obj = delta.object
             if transform is not None and not isinstance(obj, DeletedFinalStateUnknown):
                 obj = transform(obj)
-            k = key or meta_namespace_key_func(obj)
             if delta.type is DeltaType.DELETED:
-                indexer.delete_by_key(k)
+                indexer.delete_by_key(key)
                 processor.distribute(Notification("delete", obj, None), False)
                 continue
-            old = indexer.get_by_key(k)
-            indexer.put_by_key(k, obj)
+            old = indexer.get_by_key(key)
+            indexer.put_by_key(key, obj)
             if old is not None:
                 old_rv = meta.resource_version(old)
                 is_sync = delta.type is DeltaType.SYNC or (old_rv != "" and old_rv == meta.resource_version(obj))

@@ -166,10 +166,10 @@ class Indexer:
     # -- writes --------------------------------------------------------------------------
 
     def add(self, obj: Any) -> None:
-        self._put(self._key_function(obj), obj)
+        self.put_by_key(self._key_function(obj), obj)
 
     def update(self, obj: Any) -> None:
-        self._put(self._key_function(obj), obj)
+        self.put_by_key(self._key_function(obj), obj)
 
     def delete(self, obj: Any) -> None:
         self.delete_by_key(self._key_function(obj))
@@ -177,7 +177,11 @@ class Indexer:
     def put_by_key(self, key: str, obj: Any) -> None:
         """Add or replace `obj` under `key`, which the caller computed with this store's key
         function (client-go's threadSafeMap.Update: a consumer of a DeltaFIFO knows the key)."""
-        self._put(key, obj)
+        # Every index function runs before anything changes, so one that raises leaves the store as it was.
+        filing = [(index, index.values_of(obj)) for index in self._indices.values()]
+        self._items[key] = obj
+        for index, values in filing:
+            index.file(key, values)
 
     def delete_by_key(self, key: str) -> None:
         """Remove what `key` holds, if anything (client-go's threadSafeMap.Delete)."""
@@ -208,12 +212,6 @@ class Indexer:
             for key, obj in self._items.items():
                 index.file(key, index.values_of(obj))
         self._indices.update(added)
-
-    def _put(self, key: str, obj: Any) -> None:
-        filing = [(index, index.values_of(obj)) for index in self._indices.values()]
-        self._items[key] = obj
-        for index, values in filing:
-            index.file(key, values)
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -17,6 +17,9 @@ T = TypeVar("T")
 MODES = ("embedded", "grpc")
 WATCH_CACHE_OFF = "watch cache off"  # the label suffix of a figure measured with the registry's watch cache off
 WATCH_CACHE = (True, False)  # the variants of a resource figure, in the order they run and are printed
+# (reference, watch cache) of the runs of one figure pair, in turn: ours with the cache on, off, then the
+# reference, measured with the cache off so none of the cache's work lands in it
+CACHE_RUNS = (*((False, cache) for cache in WATCH_CACHE), (True, False))
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
 from informer import ResourceEventHandlerFuncs, ResourceListerWatcher, SharedIndexInformer
 from kvs.bench.common import (
+    CACHE_RUNS,
     WATCH_CACHE,
     WATCH_CACHE_OFF,
     Config,
@@ -57,6 +58,7 @@ from kvs.bench.common import (
     interleaved,
     log,
     planned,
+    plural,
     serve_args,
 )
 from kvs.bench.report import Figure
@@ -84,8 +86,6 @@ _names = itertools.count()
 TARGET_INFORMERS = 100  # events through this many informers, embedded, watch cache on:
 TARGET_RAW_RATIO = 0.5  # ... at least half the raw watches' handler calls/s
 TARGET_P99_MS = 50.0  # ... and a p99 create -> handler of at most this
-# (reference, watch cache) of the runs of one figure pair, in turn: ours with the cache on, off, then the reference
-_RUNS = [*((False, cache) for cache in WATCH_CACHE), (True, False)]
 
 
 def _sync_repeat(cfg: Config, mode: str, n: int) -> int:
@@ -108,8 +108,8 @@ def _modes(cfg: Config) -> list[str]:
 def planned_runs(cfg: Config) -> int:
     """How many runs `run(cfg)` makes through `interleaved` (ours and the reference, warm-ups included)."""
     modes = _modes(cfg)
-    syncs = sum(planned(len(_RUNS), _sync_repeat(cfg, mode, n)) for n in cfg.informer_objects for mode in modes)
-    events = sum(planned(len(_RUNS), _events_repeat(cfg, mode)) for _ in cfg.informer_counts for mode in modes)
+    syncs = sum(planned(len(CACHE_RUNS), _sync_repeat(cfg, mode, n)) for n in cfg.informer_objects for mode in modes)
+    events = sum(planned(len(CACHE_RUNS), _events_repeat(cfg, mode)) for _ in cfg.informer_counts for mode in modes)
     return syncs + events
 
 
@@ -224,7 +224,7 @@ def _sync_figures(mode: str, n: int, cache: bool, ours: Measured[SyncRun], ref: 
             details=[{"mode": mode, "watch_cache": cache, **vars(r)} for r in ours.samples],
             lower_is_better=True,
             plot="informer_sync",
-            series=_series(mode, cache),
+            series=cache_variant(SERIES[mode], cache),
             x=n,
             reference_series=f"{SYNC_REFERENCE} ({where})",
         ),
@@ -241,11 +241,6 @@ def _sync_figures(mode: str, n: int, cache: bool, ours: Measured[SyncRun], ref: 
     ]
 
 
-def _series(mode: str, cache: bool) -> str:
-    """Our line in the charts: `kvs embedded`, `kvs embedded, watch cache off`."""
-    return SERIES[mode] if cache else f"{SERIES[mode]}, {WATCH_CACHE_OFF}"
-
-
 def _both(
     figures: Callable[[bool, Measured[T], Measured[T]], list[Figure]], measured: list[Measured[T]]
 ) -> list[Figure]:
@@ -258,7 +253,7 @@ def _sync_mode(cfg: Config, mode: str, n: int) -> list[Figure]:
     repeat = _sync_repeat(cfg, mode, n)
     if mode == "embedded":
         log(f"informer: sync, embedded: {n:,} pods, watch cache on and off (and a decode-everything reference) ...")
-        measured = interleaved(cfg, [_embedded_sync(cfg, n, ref, cache) for ref, cache in _RUNS], repeat=repeat)
+        measured = interleaved(cfg, [_embedded_sync(cfg, n, ref, cache) for ref, cache in CACHE_RUNS], repeat=repeat)
         return _both(functools.partial(_sync_figures, mode, n), measured)
     log(f"informer: sync over gRPC: starting kvs serve and kvs serve --watch-cache=false, putting {n:,} pods ...")
     with contextlib.ExitStack() as stack:
@@ -266,7 +261,7 @@ def _sync_mode(cfg: Config, mode: str, n: int) -> list[Figure]:
         for server in servers.values():
             asyncio.run(_remote_fill(server.endpoint, n))
         log(f"informer: sync over gRPC: {n:,} pods, watch cache on and off (and a decode-everything reference) ...")
-        measured = interleaved(cfg, [_remote_sync(servers[cache], ref) for ref, cache in _RUNS], repeat=repeat)
+        measured = interleaved(cfg, [_remote_sync(servers[cache], ref) for ref, cache in CACHE_RUNS], repeat=repeat)
     return _both(functools.partial(_sync_figures, mode, n), measured)
 
 
@@ -476,7 +471,7 @@ def _events_figures(
 ) -> list[Figure]:
     where = WHERE[mode]
     variant = cache_variant(where, cache)
-    informers = f"{n} informer{'s' if n != 1 else ''}"
+    informers = plural(n, "informer")
     ref_label = f"{EVENTS_REFERENCE[mode]} of the same keys ({where})"
     ref_series = f"{EVENTS_REFERENCE[mode]} ({where})"
     failures = [p for r in ours.all + ref.all for p in r.problems]
@@ -490,7 +485,7 @@ def _events_figures(
         failures=failures,
         details=[{"mode": mode, "watch_cache": cache, **vars(r)} for r in ours.samples],
         plot="informer_events",
-        series=_series(mode, cache),
+        series=cache_variant(SERIES[mode], cache),
         x=n,
         reference_series=ref_series,
     )
@@ -536,7 +531,7 @@ def _events_grpc(cfg: Config) -> list[Figure]:
             )
             measured = interleaved(
                 cfg,
-                [_remote_events(cfg, servers[cache], n, ref) for ref, cache in _RUNS],
+                [_remote_events(cfg, servers[cache], n, ref) for ref, cache in CACHE_RUNS],
                 repeat=_events_repeat(cfg, "grpc"),
             )
             figures.extend(_both(functools.partial(_events_figures, "grpc", n), measured))
@@ -560,7 +555,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
             )
             measured = interleaved(
                 cfg,
-                [_embedded_events(cfg, n, ref, cache) for ref, cache in _RUNS],
+                [_embedded_events(cfg, n, ref, cache) for ref, cache in CACHE_RUNS],
                 repeat=_events_repeat(cfg, "embedded"),
             )
             figures.extend(_both(functools.partial(_events_figures, "embedded", n), measured))

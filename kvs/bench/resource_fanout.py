@@ -39,6 +39,7 @@ import kvstore
 from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
 from kvs.bench.common import (
+    CACHE_RUNS,
     WATCH_CACHE,
     WATCH_CACHE_OFF,
     Config,
@@ -247,9 +248,6 @@ def _remote_runner(server: ServerProcess, n: int, cfg: Config, raw: bool) -> Cal
 
 # ------------------------------------------------------------ the scenario
 
-# (raw, watch cache) of the runs of one figure pair, in turn: ours with the cache on, off, then the reference
-_RUNS = [*((False, cache) for cache in WATCH_CACHE), (True, False)]
-
 
 def _figure(
     where: str,
@@ -262,7 +260,7 @@ def _figure(
 ) -> Figure:
     fig = Figure(
         SCENARIO,
-        f"object fan-out, {n} watcher{'s' if n != 1 else ''}, {cache_variant(where, cache)}",
+        f"object fan-out, {plural(n, 'watcher')}, {cache_variant(where, cache)}",
         "deliveries/s",
         [r.rate for r in ours],
         reference=[r.rate for r in ref],
@@ -270,7 +268,7 @@ def _figure(
         failures=[p for r in all_runs for p in r.problems],
         details=[vars(r) | {"watch_cache": cache} for r in ours],
         plot="resource_fanout",
-        series=f"kvs {where}, objects" if cache else f"kvs {where}, objects, {WATCH_CACHE_OFF}",
+        series=cache_variant(f"kvs {where}, objects", cache),
         x=n,
         reference_series=f"{ref_label} ({where})" if where == "embedded" else "etcd Watch on kvs serve",
     )
@@ -295,8 +293,8 @@ def _figures(
 
 
 def planned_runs(cfg: Config) -> int:
-    embedded = len(cfg.resource_watchers) * planned(len(_RUNS), cfg.repeat) if cfg.wants("embedded") else 0
-    grpc = len(cfg.resource_watchers) * planned(len(_RUNS), cfg.net_repeat) if cfg.wants("grpc") else 0
+    embedded = len(cfg.resource_watchers) * planned(len(CACHE_RUNS), cfg.repeat) if cfg.wants("embedded") else 0
+    grpc = len(cfg.resource_watchers) * planned(len(CACHE_RUNS), cfg.net_repeat) if cfg.wants("grpc") else 0
     return embedded + grpc
 
 
@@ -316,7 +314,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
             f"resources: object fan-out embedded: {n} watchers x {cfg.resource_events} objects, "
             "watch cache on and off, raw watches ..."
         )
-        on, off, ref = interleaved(cfg, [functools.partial(_embedded, cfg, n, raw, cache) for raw, cache in _RUNS])
+        on, off, ref = interleaved(cfg, [functools.partial(_embedded, cfg, n, raw, cache) for raw, cache in CACHE_RUNS])
         more_figures, more_notes = _figures("embedded", n, on, off, ref, "raw store watches")
         figures.extend(more_figures)
         notes.extend(more_notes)
@@ -332,7 +330,7 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
             )
             on, off, ref = interleaved(
                 cfg,
-                [_remote_runner(servers[cache], n, cfg, raw) for raw, cache in _RUNS],
+                [_remote_runner(servers[cache], n, cfg, raw) for raw, cache in CACHE_RUNS],
                 repeat=cfg.net_repeat,
             )
             more_figures, more_notes = _figures(

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,7 +117,7 @@ def _server_peak_rss(pid: int) -> int:
     return 0
 
 
-async def _lists(apis: dict[bool, ResourceClient], kv: kvstore.api.KV, repeat: int) -> Lists:
+async def _lists(apis: Mapping[bool, ResourceClient], kv: kvstore.api.KV, repeat: int) -> Lists:
     """Our list through `apis[watch_cache]` for each variant, and the range read of the same keys through `kv`."""
     prefix = keys.collection_prefix(PODS, "default")
 
@@ -142,7 +142,7 @@ def _embedded(cfg: Config) -> Lists:
                 for reg in regs.values():
                     await reg.bootstrap()
                 await _load(regs[True], cfg.list_objects)
-                return await _lists(dict(regs), store, cfg.repeat)
+                return await _lists(regs, store, cfg.repeat)
 
     return asyncio.run(go())
 

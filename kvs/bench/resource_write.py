@@ -27,6 +27,7 @@ import kvstore
 from apimachinery.client import ResourceClient
 from apimachinery.schema import GroupVersionResource
 from kvs.bench.common import (
+    CACHE_RUNS,
     WATCH_CACHE,
     WATCH_CACHE_OFF,
     Config,
@@ -156,12 +157,8 @@ def _modes(cfg: Config) -> list[tuple[str, Callable[[Config, bool, bool], WriteR
     return by_mode(cfg, _embedded, _remote)
 
 
-# (watch cache, reference) of each run of a mode: ours with the cache on, off, then the reference (cache off)
-_RUNS = [*((cache, False) for cache in WATCH_CACHE), (False, True)]
-
-
 def planned_runs(cfg: Config) -> int:
-    return planned(len(_RUNS) * len(_modes(cfg)), cfg.net_repeat)
+    return planned(len(CACHE_RUNS) * len(_modes(cfg)), cfg.net_repeat)
 
 
 def run(cfg: Config) -> tuple[list[Figure], list[str]]:
@@ -169,9 +166,9 @@ def run(cfg: Config) -> tuple[list[Figure], list[str]]:
     if not modes:
         return [], []
     log(f"resources: creates/s and updates/s of 2 KiB objects, {' and '.join(w for w, _ in modes)} ...")
-    runs = [functools.partial(fn, cfg, cache, reference) for _, fn in modes for cache, reference in _RUNS]
+    runs = [functools.partial(fn, cfg, cache, reference) for _, fn in modes for reference, cache in CACHE_RUNS]
     measured = interleaved(cfg, runs, repeat=cfg.net_repeat)
-    k = len(_RUNS)
+    k = len(CACHE_RUNS)
     figures = []
     for i, (where, _) in enumerate(modes):
         ref = measured[k * i + k - 1]

@@ -202,10 +202,9 @@ class Registry:
         cache has not seen yet). The create's compare on the create revision still refuses a
         namespace deleted or re-created since."""
         key = keys.object_key(NAMESPACES, "", ns)
-        cacher = await self.cacher(self.mapper.info(NAMESPACES)) if self.watch_cache else None
-        if cacher is not None:
+        if (cacher := await self.cacher(self.mapper.info(NAMESPACES))) is not None:
             entry = cacher.get(key)
-            if entry is not None and entry.create_revision:
+            if entry is not None:
                 return key, entry.create_revision, entry.obj()
         kv = await self._read(key)
         if kv is None:

@@ -20,12 +20,12 @@ class Entry:
 
     __slots__ = ("_added", "_obj", "api_version", "create_revision", "key", "revision", "value")
 
-    def __init__(self, key: bytes, value: bytes, revision: int, api_version: str, create_revision: int = 0) -> None:
+    def __init__(self, key: bytes, value: bytes, revision: int, api_version: str, create_revision: int) -> None:
         self.key = key
         self.value = value
         self.revision = revision
         self.create_revision = create_revision
-        """The key's create revision (0 when unknown): tells a re-created object from the one it replaced."""
+        """The key's create revision: tells a re-created object from the one it replaced."""
         self.api_version = api_version
         self._obj: dict[str, Any] | None = None
         self._added: Delivery | None = None
